@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// The `derain` command line.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { UserError, redactUrl } from './errors.js';
+import { EP_CHOICES, type EpChoice } from './infer/session.js';
+import { parseSize } from './infer/infer-size.js';
+import { runJob, type RunSummary } from './run-job.js';
+
+function number(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+function humanSummary(s: RunSummary): string {
+  const lines = [
+    `derained ${s.framesOut}/${s.framesIn} frames of ${s.width}x${s.height} in ${s.wallSeconds.toFixed(1)} s (${s.fps.toFixed(1)} fps)`,
+    `  model ${s.model} at ${s.inferWidth}x${s.inferHeight} on ${s.ep}; inference p50 ${s.inferenceMs.p50.toFixed(1)} ms, p95 ${s.inferenceMs.p95.toFixed(1)} ms`,
+    `  output: ${s.output ?? '(none)'}`,
+  ];
+  if (s.framesDropped > 0) lines.push(`  dropped: ${s.framesDropped} frames (live input)`);
+  if (s.note) lines.push(`  note: ${s.note}`);
+  return lines.join('\n');
+}
+
+interface RunFlags {
+  output?: string;
+  model?: string;
+  inferSize?: string;
+  scale?: number;
+  smooth: number | false;
+  ep: EpChoice;
+  threads?: number;
+  fps?: number;
+  json?: boolean;
+}
+
+async function runCommand(input: string, flags: RunFlags): Promise<void> {
+  const interactive = process.stderr.isTTY && !process.env.CI;
+  let bar: cliProgress.SingleBar | null = null;
+  const summary = await runJob({
+    input,
+    output: flags.output,
+    model: flags.model,
+    inferSize: flags.inferSize ? parseSize(flags.inferSize, '--infer-size') : undefined,
+    scale: flags.scale,
+    smooth: flags.smooth === false ? 0 : flags.smooth,
+    ep: flags.ep,
+    threads: flags.threads,
+    fps: flags.fps,
+    onStart: (info, ctx) => {
+      const skipped = ctx.skipped.length ? ` (passed over: ${ctx.skipped.join('; ')})` : '';
+      process.stderr.write(`derain: ${info.display} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps; model ${ctx.model} at ${ctx.infer.width}x${ctx.infer.height}; execution provider ${ctx.ep}${skipped}\n`);
+      if (interactive && info.frameCount) {
+        bar = new cliProgress.SingleBar(
+          { format: 'derain [{bar}] {value}/{total} frames | {fps} fps | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(info.frameCount, 0, { fps: '0.0' });
+      }
+    },
+    onFrame: (stats) => {
+      const fps = stats.framesOut / Math.max(1e-3, stats.inferenceMs.reduce((a, b) => a + b, 0) / 1000);
+      (bar as cliProgress.SingleBar | null)?.update(stats.framesOut, { fps: fps.toFixed(1) });
+    },
+  }).finally(() => (bar as cliProgress.SingleBar | null)?.stop());
+  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  process.stderr.write(humanSummary(summary) + '\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('derain')
+    .description('Remove rain from camera video: ffmpeg in, onnxruntime deraining, video out.')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('derain a video file, an image folder or pattern, or an rtsp:// stream')
+    .argument('<input>', 'video file, image folder, pattern such as frames/%03d.png, or rtsp:// URL')
+    .option('-o, --output <path>', 'output: video file (.mp4 .mkv .mov), folder for PNG frames, or - for none', '-')
+    .option('--model <name|path>', 'model name, model folder with card.json, or ONNX file (default: built-in)')
+    .addOption(new Option('--infer-size <WxH>', 'inference resolution (default: the model card\'s)').conflicts('scale'))
+    .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the input, in (0, 1]').argParser(number('--scale')))
+    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(0.6).argParser(number('--smooth')).conflicts('noSmooth'))
+    .option('--no-smooth', 'turn temporal smoothing off')
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default('auto'))
+    .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))
+    .addOption(new Option('--fps <n>', 'frame rate of image inputs (default 25)').argParser(number('--fps')))
+    .option('--json', 'print one JSON summary on stdout')
+    .action(runCommand);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string; exitCode?: number };
+    if (e.code?.startsWith('commander.')) {
+      // commander has printed its message; help and version are not errors.
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`derain: error: ${redactUrl(err.message)}\n`);
+      if (process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`derain: error: ${redactUrl(e.message ?? String(err))}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+    else process.stderr.write('(set DEBUG=1 for the stack trace)\n');
+    return 1;
+  }
+}
+
+// Run when executed directly (the bin, or `tsx src/cli.ts`), not when imported by tests.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+const self = fileURLToPath(import.meta.url);
+if (process.argv[1] && realpathSync(process.argv[1]) === self) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,140 @@
+// Main-thread side of inference: hands frames to the worker and gets derained frames back.
+// Up to two frames are in flight (double buffering): while the worker runs one, the caller
+// decodes and writes the others.
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Frame } from '../frame.js';
+import type { EpChoice } from './session.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+export interface DerainerOptions {
+  /** the fused model (buildFusedBytes) */
+  model: Uint8Array;
+  width: number;
+  height: number;
+  ep: EpChoice;
+  threads?: number;
+  /** smoothing strength in [0, 1]; 0 turns smoothing off */
+  smooth: number;
+}
+
+export interface Derained {
+  frame: Frame;
+  inferenceMs: number;
+}
+
+export class DerainerError extends Error {
+  constructor(
+    message: string,
+    readonly epUnavailable = false,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  resolve: (d: Derained) => void;
+  reject: (e: Error) => void;
+  frame: Frame;
+}
+
+// Run as .ts under tsx (tests), as .js once built.
+const workerFile = path.join(path.dirname(fileURLToPath(import.meta.url)), `infer-worker${path.extname(fileURLToPath(import.meta.url))}`);
+
+/** Built, the worker is plain JavaScript; from sources (tests, tsx) it registers the TypeScript loader first. */
+function spawnWorker(options: WorkerOptions): Worker {
+  if (!workerFile.endsWith('.ts')) return new Worker(workerFile, options);
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(workerFile).href)}); })`;
+  return new Worker(boot, { ...options, eval: true });
+}
+
+export class Derainer {
+  private readonly pending = new Map<number, Pending>();
+  private readonly spare: ArrayBuffer[] = [];
+  private nextId = 0;
+  private resetNext = true;
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly opts: DerainerOptions,
+    readonly ep: string,
+    readonly skippedEps: string[],
+  ) {
+    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => {
+      if (this.pending.size > 0) this.fail(new Error(`inference worker exited (code ${code})`));
+    });
+  }
+
+  static async open(opts: DerainerOptions): Promise<Derainer> {
+    const init: WorkerInit = { model: opts.model, ep: opts.ep, threads: opts.threads, width: opts.width, height: opts.height };
+    const worker = spawnWorker({ workerData: init, transferList: [opts.model.buffer as ArrayBuffer] });
+    const first = await new Promise<FromWorker>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.type !== 'ready') {
+      await worker.terminate();
+      const msg = first.type === 'open-failed' ? first.message : 'inference worker did not start';
+      throw new DerainerError(msg, first.type === 'open-failed' && first.epUnavailable);
+    }
+    return new Derainer(worker, opts, first.ep, first.skipped);
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** The next frame starts the smoothing afresh (scene cut, reconnect). */
+  resetSmoothing(): void {
+    this.resetNext = true;
+  }
+
+  infer(frame: Frame): Promise<Derained> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (frame.width !== this.opts.width || frame.height !== this.opts.height) {
+      return Promise.reject(new Error(`frame is ${frame.width}x${frame.height}, the model was built for ${this.opts.width}x${this.opts.height}`));
+    }
+    const buf = this.spare.pop() ?? new ArrayBuffer(frame.data.length);
+    new Uint8Array(buf).set(frame.data);
+    const id = this.nextId++;
+    const msg: ToWorker = { type: 'run', id, frame: buf, smooth: this.opts.smooth, reset: this.resetNext };
+    this.resetNext = false;
+    return new Promise<Derained>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, frame });
+      this.worker.postMessage(msg, [buf]);
+    });
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.type !== 'done' && msg.type !== 'run-failed') return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    this.spare.push(msg.frame);
+    if (msg.type === 'run-failed') {
+      p.reject(new Error(`inference failed: ${msg.message}`));
+      return;
+    }
+    const src = p.frame;
+    p.resolve({ frame: { ...src, data: Buffer.from(msg.out) }, inferenceMs: msg.ms });
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    const timer = setTimeout(() => void this.worker.terminate(), 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,142 @@
+// The fused inference graph of ARCHITECTURE.md: uint8 frame in, derained and smoothed uint8 frame out.
+//
+// Only operators whose signature is the same from opset 11 to today are used, so the fused
+// graph can take the base model's own opset and never changes the meaning of its nodes.
+import { GraphBuilder, DataType } from './graph-builder.js';
+import { embedModel } from './graph-merge.js';
+import { defaultOpset, encodeModel, type ModelProto } from './onnx-proto.js';
+
+export const MIN_OPSET = 11;
+
+/** Motion weight: a pixel whose derained value moved less than LOW (in [0,1] units) is smoothed fully, more than HIGH not at all. */
+export const MOTION_LOW = 0.04;
+export const MOTION_HIGH = 0.16;
+/** Scene cut: when the mean change over the whole frame passes CUT_LOW..CUT_HIGH, the state is replaced. */
+export const CUT_LOW = 0.15;
+export const CUT_HIGH = 0.25;
+
+export const FUSED_IO = {
+  frame: 'frame',
+  state: 'state',
+  smooth: 'smooth',
+  out: 'out',
+  stateOut: 'state_out',
+} as const;
+
+export interface FusedSpec {
+  width: number;
+  height: number;
+  inferWidth: number;
+  inferHeight: number;
+  /** the model's spatial size multiple: the low-resolution frame is padded up to it */
+  multiple: number;
+  /** what the base model returns: the clean image, or the rain residual (input − clean) */
+  output: 'image' | 'residual';
+}
+
+export function paddedSize(n: number, multiple: number): number {
+  return Math.ceil(n / multiple) * multiple;
+}
+
+/** Standard deviation of the Gaussian prefilter that stands in for an antialiased downscale by `factor`. */
+export function prefilterSigma(factor: number): number {
+  // A triangle filter as wide as the scale factor has variance f²/6; linear interpolation
+  // at half-pixel centres already contributes about 1/4.
+  return factor > 1.25 ? Math.sqrt(factor * factor / 6 - 0.25) : 0;
+}
+
+export function gaussianKernel(sigma: number): Float32Array {
+  const radius = Math.max(1, Math.ceil(2 * sigma));
+  const k = new Float32Array(2 * radius + 1);
+  let sum = 0;
+  for (let i = -radius; i <= radius; i++) sum += k[i + radius] = Math.exp(-(i * i) / (2 * sigma * sigma));
+  for (let i = 0; i < k.length; i++) k[i] /= sum;
+  return k;
+}
+
+function blurAxis(b: GraphBuilder, x: string, sigma: number, axis: 'h' | 'w'): string {
+  const k = gaussianKernel(sigma);
+  const r = (k.length - 1) / 2;
+  const shape = axis === 'h' ? [3, 1, k.length, 1] : [3, 1, 1, k.length];
+  const weights = new Float32Array(3 * k.length);
+  for (let c = 0; c < 3; c++) weights.set(k, c * k.length);
+  const pads = axis === 'h' ? [0, 0, r, 0, 0, 0, r, 0] : [0, 0, 0, r, 0, 0, 0, r];
+  const padded = b.op('Pad', [x, b.i64(pads)], { mode: 'edge' });
+  return b.op('Conv', [padded, b.f32(weights, shape)], { group: 3, kernel_shape: shape.slice(2) });
+}
+
+function resize(b: GraphBuilder, x: string, h: number, w: number): string {
+  // Empty roi and scales keep this one signature valid from opset 11 on.
+  return b.op('Resize', [x, b.f32([]), b.f32([]), b.i64([1, 3, h, w])], {
+    mode: 'linear',
+    coordinate_transformation_mode: 'half_pixel',
+  });
+}
+
+function clip01(b: GraphBuilder, x: string): string {
+  return b.op('Clip', [x, b.f32([0], []), b.f32([1], [])]);
+}
+
+/** Wraps `base` (consumed: its graph is moved into the result) and returns the fused model. */
+export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
+  const opset = defaultOpset(base);
+  if (opset < MIN_OPSET) throw new Error(`the model uses ONNX opset ${opset}; opset ${MIN_OPSET} or newer is needed`);
+  const { width: W, height: H, inferWidth: w, inferHeight: h } = spec;
+  const b = new GraphBuilder('derain_fused', 'fused/');
+
+  const frame = b.input(FUSED_IO.frame, DataType.UINT8, [H, W, 3]);
+  const state = b.input(FUSED_IO.state, DataType.FLOAT, [1, 3, H, W]);
+  const smooth = b.input(FUSED_IO.smooth, DataType.FLOAT, [1]);
+
+  const f = b.op('Mul', [b.op('Cast', [frame], { to: DataType.FLOAT }), b.f32([1 / 255], [])]);
+  const x = b.op('Transpose', [b.op('Reshape', [f, b.i64([1, H, W, 3])])], { perm: [0, 3, 1, 2] });
+
+  const scaled = w !== W || h !== H;
+  let low = x;
+  if (scaled) {
+    const sh = prefilterSigma(H / h);
+    const sw = prefilterSigma(W / w);
+    if (sh > 0) low = blurAxis(b, low, sh, 'h');
+    if (sw > 0) low = blurAxis(b, low, sw, 'w');
+    low = resize(b, low, h, w);
+  }
+
+  const hp = paddedSize(h, spec.multiple);
+  const wp = paddedSize(w, spec.multiple);
+  let padded = low;
+  if (hp !== h || wp !== w) {
+    // Reflection needs the pad to be smaller than the side; edge replication always works.
+    const mode = hp - h < h && wp - w < w ? 'reflect' : 'edge';
+    padded = b.op('Pad', [low, b.i64([0, 0, 0, 0, 0, 0, hp - h, wp - w])], { mode });
+  }
+
+  const modelOut = embedModel(b, base, padded);
+  let residual = spec.output === 'residual' ? modelOut : b.op('Sub', [padded, modelOut]);
+  if (hp !== h || wp !== w) residual = b.op('Slice', [residual, b.i64([0, 0]), b.i64([h, w]), b.i64([2, 3])]);
+  if (scaled) residual = resize(b, residual, H, W);
+  const y = b.op('Sub', [x, residual]);
+
+  // Motion-adaptive smoothing of the derained frame: B += a (y − B), a → 1 where y moved.
+  const diff = b.op('Sub', [y, state]);
+  const change = b.op('Conv', [b.op('Abs', [diff]), b.f32([1 / 3, 1 / 3, 1 / 3], [1, 3, 1, 1])]);
+  const nearChange = b.op('MaxPool', [change], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] });
+  const motion = clip01(b, b.op('Mul', [b.op('Sub', [nearChange, b.f32([MOTION_LOW], [])]), b.f32([1 / (MOTION_HIGH - MOTION_LOW)], [])]));
+  const meanChange = b.op('GlobalAveragePool', [change]);
+  const cut = clip01(b, b.op('Mul', [b.op('Sub', [meanChange, b.f32([CUT_LOW], [])]), b.f32([1 / (CUT_HIGH - CUT_LOW)], [])]));
+  const m = b.op('Max', [motion, cut]);
+  const a = b.op('Add', [b.op('Mul', [smooth, b.op('Sub', [m, b.f32([1], [])])]), b.f32([1], [])]);
+  const next = clip01(b, b.op('Add', [state, b.op('Mul', [a, diff])]));
+  b.opN('Identity', [next], {}, 1, [FUSED_IO.stateOut]);
+
+  const u = b.op('Floor', [b.op('Add', [b.op('Mul', [next, b.f32([255], [])]), b.f32([0.5], [])])]);
+  const hwc = b.op('Reshape', [b.op('Transpose', [u], { perm: [0, 2, 3, 1] }), b.i64([H, W, 3])]);
+  b.opN('Cast', [hwc], { to: DataType.UINT8 }, 1, [FUSED_IO.out]);
+
+  b.output(FUSED_IO.out, DataType.UINT8, [H, W, 3]);
+  b.output(FUSED_IO.stateOut, DataType.FLOAT, [1, 3, H, W]);
+  return b.toModel(opset, { opsetImport: base.opsetImport, irVersion: base.irVersion, functions: base.functions });
+}
+
+export function buildFusedBytes(base: ModelProto, spec: FusedSpec): Uint8Array {
+  return encodeModel(buildFusedModel(base, spec));
+}

@@ -1,0 +1,61 @@
+// The inference worker: owns the onnxruntime session, because session.run blocks its thread.
+import { parentPort, workerData } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { FUSED_IO } from './fused-graph.js';
+import { openSession, EpUnavailableError } from './session.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+
+/** The output's own ArrayBuffer when it holds exactly the tensor, else a copy (transfer needs a whole buffer). */
+function ownBuffer(data: Uint8Array): ArrayBuffer {
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer) return data.buffer;
+  return data.slice().buffer;
+}
+
+async function main() {
+  let opened;
+  try {
+    opened = await openSession(init.model, { ep: init.ep, threads: init.threads });
+  } catch (err) {
+    post({ type: 'open-failed', message: (err as Error).message, epUnavailable: err instanceof EpUnavailableError });
+    return;
+  }
+  const { session } = opened;
+  const { width: W, height: H } = init;
+  let state: ort.Tensor = new ort.Tensor('float32', new Float32Array(3 * W * H), [1, 3, H, W]);
+  post({ type: 'ready', ep: opened.ep, skipped: opened.skipped });
+
+  const handle = async (msg: ToWorker) => {
+    if (msg.type === 'close') {
+      await session.release();
+      port.close();
+      return;
+    }
+    try {
+      const t0 = performance.now();
+      // On a reset the smoothing weight is 0 for this frame, so the state becomes the frame itself.
+      const smooth = msg.reset ? 0 : msg.smooth;
+      const result = await session.run({
+        [FUSED_IO.frame]: new ort.Tensor('uint8', new Uint8Array(msg.frame), [H, W, 3]),
+        [FUSED_IO.state]: state,
+        [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([smooth]), [1]),
+      });
+      const ms = performance.now() - t0;
+      state = result[FUSED_IO.stateOut];
+      const out = ownBuffer(result[FUSED_IO.out].data as Uint8Array);
+      post({ type: 'done', id: msg.id, frame: msg.frame, out, ms }, [msg.frame, out]);
+    } catch (err) {
+      post({ type: 'run-failed', id: msg.id, frame: msg.frame, message: (err as Error).message }, [msg.frame]);
+    }
+  };
+  // One run at a time, in arrival order: each run needs the state the previous one left.
+  let queue = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    queue = queue.then(() => handle(msg));
+  });
+}
+
+void main();

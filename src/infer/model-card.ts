@@ -1,0 +1,133 @@
+// Model cards (models/<name>/card.json) and the resolution of --model to a base ONNX model.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+import { BUILTIN_MULTIPLE, BUILTIN_NAME, buildBuiltinModel } from './builtin-model.js';
+import { modelInputs } from './graph-merge.js';
+import { decodeModel, type ModelProto } from './onnx-proto.js';
+
+export interface ModelCard {
+  name: string;
+  /** ONNX file, relative to the card's folder */
+  onnx?: string;
+  /** the command that builds the ONNX file when it is generated, not committed */
+  build?: string;
+  input: string;
+  output: 'image' | 'residual';
+  sizeMultiple: number;
+  /** recommended inference size [width, height]: larger frames are scaled down to fit inside it */
+  inferSize?: [number, number];
+  provenance?: string;
+  license?: string;
+  quality?: Record<string, unknown>;
+  speed?: Record<string, unknown>;
+}
+
+export interface ResolvedModel {
+  card: ModelCard;
+  /** where the ONNX came from (a path, or "built-in") */
+  source: string;
+  load(): ModelProto;
+  /** fixed input [height, width] of the model, when it has one */
+  fixedSize?: [number, number];
+}
+
+export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
+export const DEFAULT_MODEL = BUILTIN_NAME;
+
+const DEFAULT_CARD: Omit<ModelCard, 'name'> = {
+  input: 'NCHW float32 RGB [0,1]',
+  output: 'image',
+  // Deep U-Nets downsample up to 32×; padding to 32 is cheap and safe for most exports.
+  sizeMultiple: 32,
+};
+
+export const BUILTIN_CARD: ModelCard = {
+  name: BUILTIN_NAME,
+  input: 'NCHW float32 RGB [0,1]',
+  output: 'residual',
+  sizeMultiple: BUILTIN_MULTIPLE,
+  inferSize: [640, 360],
+  provenance: 'built by the graph builder from seeded random weights (src/infer/builtin-model.ts); removes no rain — a test model',
+  license: 'MIT (this project)',
+};
+
+function validateCard(raw: unknown, where: string): ModelCard {
+  const c = raw as Partial<ModelCard>;
+  const bad = (field: string, want: string) => new UserError(`model card ${where}: "${field}" must be ${want}`);
+  if (!c || typeof c !== 'object') throw new UserError(`model card ${where}: not a JSON object`);
+  if (typeof c.name !== 'string' || !c.name) throw bad('name', 'a non-empty string');
+  if (c.output !== 'image' && c.output !== 'residual') throw bad('output', '"image" or "residual"');
+  if (c.sizeMultiple !== undefined && !(Number.isInteger(c.sizeMultiple) && c.sizeMultiple >= 1)) throw bad('sizeMultiple', 'a positive integer');
+  if (c.inferSize !== undefined && !(Array.isArray(c.inferSize) && c.inferSize.length === 2 && c.inferSize.every((n) => Number.isInteger(n) && n > 0)))
+    throw bad('inferSize', '[width, height] in pixels');
+  return { ...DEFAULT_CARD, ...c } as ModelCard;
+}
+
+export function readCard(file: string): ModelCard {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UserError(`model card ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return validateCard(raw, file);
+}
+
+function loadOnnx(file: string): ModelProto {
+  let model: ModelProto;
+  try {
+    model = decodeModel(readFileSync(file));
+  } catch (err) {
+    throw new UserError(`${file} is not an ONNX model (${(err as Error).message})`);
+  }
+  if (!model.graph || (model.graph.node ?? []).length === 0) throw new UserError(`${file} is not an ONNX model (it has no graph)`);
+  if (modelInputs(model).length !== 1) throw new UserError(`${file}: a deraining model needs exactly one image input, this one has ${modelInputs(model).length}`);
+  return model;
+}
+
+function fromOnnxFile(file: string, card: ModelCard): ResolvedModel {
+  if (!existsSync(file)) {
+    const hint = card.build ? ` (build it with: ${card.build})` : '';
+    throw new UserError(`model ${card.name}: ONNX file ${file} is missing${hint}`);
+  }
+  const peek = loadOnnx(file);
+  const dims = modelInputs(peek)[0].dims;
+  const fixed = typeof dims[2] === 'number' && typeof dims[3] === 'number' ? ([dims[2], dims[3]] as [number, number]) : undefined;
+  let first: ModelProto | null = peek;
+  return {
+    card,
+    source: file,
+    fixedSize: fixed,
+    // The fused graph consumes the model it embeds: hand out the peeked copy once, then reload.
+    load: () => {
+      const m = first ?? loadOnnx(file);
+      first = null;
+      return m;
+    },
+  };
+}
+
+/** Resolves a model name (built-in or models/<name>), a folder with card.json, or an ONNX file. */
+export function resolveModel(spec: string | undefined): ResolvedModel {
+  const name = spec ?? DEFAULT_MODEL;
+  if (name === BUILTIN_NAME) return { card: BUILTIN_CARD, source: 'built-in', load: () => buildBuiltinModel() };
+
+  const asDir = existsSync(name) && statSync(name).isDirectory() ? name : path.join(MODELS_DIR, name);
+  const cardFile = path.join(asDir, 'card.json');
+  if (!name.endsWith('.onnx') && existsSync(cardFile)) {
+    const card = readCard(cardFile);
+    return fromOnnxFile(path.join(asDir, card.onnx ?? 'model.onnx'), card);
+  }
+
+  if (existsSync(name) && statSync(name).isFile()) {
+    const besideCard = path.join(path.dirname(name), 'card.json');
+    if (existsSync(besideCard)) {
+      const card = readCard(besideCard);
+      if (path.basename(card.onnx ?? 'model.onnx') === path.basename(name)) return fromOnnxFile(name, card);
+    }
+    return fromOnnxFile(name, { ...DEFAULT_CARD, name: path.basename(name, '.onnx') });
+  }
+  throw new UserError(`unknown model "${name}": not a built-in model (${BUILTIN_NAME}), a folder under models/, or an existing ONNX file`);
+}

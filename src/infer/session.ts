@@ -1,0 +1,72 @@
+// onnxruntime sessions and the choice of execution provider.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+
+export type EpChoice = 'auto' | 'tensorrt' | 'cuda' | 'cpu';
+export const EP_CHOICES: readonly EpChoice[] = ['auto', 'tensorrt', 'cuda', 'cpu'];
+const AUTO_ORDER = ['tensorrt', 'cuda', 'cpu'] as const;
+type Ep = (typeof AUTO_ORDER)[number];
+
+const PROVIDER_LIBRARY: Record<Ep, string | null> = {
+  tensorrt: 'libonnxruntime_providers_tensorrt.so',
+  cuda: 'libonnxruntime_providers_cuda.so',
+  cpu: null,
+};
+
+/** The GPU providers ship only when installed with ONNXRUNTIME_NODE_INSTALL=cuda12. */
+function providerInstalled(ep: Ep): boolean {
+  const lib = PROVIDER_LIBRARY[ep];
+  if (!lib) return true;
+  const req = createRequire(import.meta.url);
+  const root = path.dirname(path.dirname(req.resolve('onnxruntime-node')));
+  const dir = path.join(root, 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(path.join(dir, lib));
+}
+
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  ep: Ep;
+  /** why the providers before `ep` were passed over (for `auto`) */
+  skipped: string[];
+}
+
+export interface SessionOptions {
+  ep: EpChoice;
+  threads?: number;
+}
+
+async function create(bytes: Uint8Array, ep: Ep, threads?: number): Promise<ort.InferenceSession> {
+  const providers: ort.InferenceSession.ExecutionProviderConfig[] =
+    ep === 'tensorrt' ? [{ name: 'tensorrt' }, { name: 'cuda' }] : ep === 'cuda' ? [{ name: 'cuda' }] : [{ name: 'cpu' }];
+  return ort.InferenceSession.create(bytes, {
+    executionProviders: providers,
+    graphOptimizationLevel: 'all',
+    ...(threads ? { intraOpNumThreads: threads } : {}),
+  });
+}
+
+export class EpUnavailableError extends Error {}
+
+export async function openSession(bytes: Uint8Array, opts: SessionOptions): Promise<OpenedSession> {
+  const order: readonly Ep[] = opts.ep === 'auto' ? AUTO_ORDER : [opts.ep];
+  const skipped: string[] = [];
+  for (const ep of order) {
+    if (!providerInstalled(ep)) {
+      const why = `${ep}: provider not installed (install with ONNXRUNTIME_NODE_INSTALL=cuda12)`;
+      if (opts.ep !== 'auto') throw new EpUnavailableError(why);
+      skipped.push(why);
+      continue;
+    }
+    try {
+      return { session: await create(bytes, ep, opts.threads), ep, skipped };
+    } catch (err) {
+      const msg = (err as Error).message.split('\n')[0];
+      // A CPU failure is the model's fault, not the provider's: report it as such.
+      if (ep === 'cpu' || opts.ep !== 'auto') throw ep === 'cpu' ? err : new EpUnavailableError(`${ep}: ${msg}`);
+      skipped.push(`${ep}: ${msg}`);
+    }
+  }
+  throw new EpUnavailableError(`no execution provider could run the model: ${skipped.join('; ')}`);
+}

@@ -1,0 +1,23 @@
+// Messages between the main thread and the inference worker. Frame bytes travel as
+// transferred ArrayBuffers: ownership moves, nothing is copied. (SharedArrayBuffer slots
+// would also avoid copies, but onnxruntime-node rejects tensors backed by them with
+// "Invalid argument", measured with 1.30.)
+import type { EpChoice } from './session.js';
+
+export interface WorkerInit {
+  model: Uint8Array;
+  ep: EpChoice;
+  threads?: number;
+  width: number;
+  height: number;
+}
+
+export type ToWorker =
+  | { type: 'run'; id: number; frame: ArrayBuffer; smooth: number; reset: boolean }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'ready'; ep: string; skipped: string[] }
+  | { type: 'open-failed'; message: string; epUnavailable: boolean }
+  | { type: 'done'; id: number; frame: ArrayBuffer; out: ArrayBuffer; ms: number }
+  | { type: 'run-failed'; id: number; frame: ArrayBuffer; message: string };

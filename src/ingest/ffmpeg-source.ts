@@ -1,0 +1,126 @@
+// A Source that decodes any input ffmpeg reads into rgb24 frames through a FrameRing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Frame, Source } from '../frame.js';
+import { UserError, redactUrl } from '../errors.js';
+import { ffmpegPath, ffmpegReason, QUIET, stderrTail } from '../util/ffmpeg.js';
+import { FrameRing, type RingPolicy } from './frame-ring.js';
+import type { InputInfo } from './probe.js';
+
+export interface SourceOptions {
+  /** ring slots; small: a few frames of decode-ahead is all that overlapping needs */
+  slots?: number;
+  /** default: block for files and image sequences, drop-oldest for live inputs */
+  policy?: RingPolicy;
+  onDrop?: (frame: Omit<Frame, 'data'>) => void;
+}
+
+/** ffconcat list for an image folder: the sorted order is ours, not ffmpeg's glob order. */
+function concatList(files: string[], fps: number): string {
+  const quote = (f: string) => `'${f.replace(/'/g, "'\\''")}'`;
+  const lines = ['ffconcat version 1.0'];
+  for (const f of files) lines.push(`file ${quote(path.resolve(f))}`, `duration ${1 / fps}`);
+  return lines.join('\n') + '\n';
+}
+
+export class FfmpegSource implements Source {
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private tmpDir: string | null = null;
+  readonly ring: FrameRing;
+  framesDecoded = 0;
+
+  constructor(
+    readonly info: InputInfo,
+    opts: SourceOptions = {},
+  ) {
+    const policy = opts.policy ?? (info.kind === 'live' ? 'drop-oldest' : 'block');
+    this.ring = new FrameRing(opts.slots ?? 4, info.width * info.height * 3, policy, opts.onDrop);
+  }
+
+  private inputArgs(): string[] {
+    const { info } = this;
+    if (info.kind === 'live') return [...(/^rtsps?:/i.test(info.location) ? ['-rtsp_transport', 'tcp'] : []), '-i', info.location];
+    if (info.kind === 'file') return ['-i', info.location];
+    this.tmpDir = mkdtempSync(path.join(os.tmpdir(), 'derain-'));
+    const list = path.join(this.tmpDir, 'frames.ffconcat');
+    writeFileSync(list, concatList(info.files!, info.fps));
+    return ['-f', 'concat', '-safe', '0', '-i', list];
+  }
+
+  start(): AsyncIterable<Frame> {
+    const { info } = this;
+    const args = [
+      ...QUIET,
+      ...this.inputArgs(),
+      '-map', '0:v:0',
+      // Every decoded frame exactly once: no duplication or dropping to a constant rate.
+      '-vsync', '0',
+      '-vf', `scale=${info.width}:${info.height}`,
+      '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+    ];
+    const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const tail = stderrTail(child);
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.on('error', (err) => this.ring.end(new UserError(`cannot start ffmpeg (${ffmpegPath()}): ${err.message}`, 1)));
+    void this.pump(child, exited, tail);
+    return this.ring.frames();
+  }
+
+  private async pump(child: ChildProcess, exited: Promise<number | null>, tail: () => string): Promise<void> {
+    const { ring, info } = this;
+    const frameBytes = ring.frameBytes;
+    let slot: Buffer | null = null;
+    let filled = 0;
+    try {
+      for await (const chunk of child.stdout! as AsyncIterable<Buffer>) {
+        let off = 0;
+        while (off < chunk.length) {
+          if (!slot) {
+            slot = await ring.acquire();
+            filled = 0;
+          }
+          const n = chunk.copy(slot, filled, off, off + Math.min(chunk.length - off, frameBytes - filled));
+          filled += n;
+          off += n;
+          if (filled === frameBytes) {
+            const seq = this.framesDecoded++;
+            ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
+            slot = null;
+          }
+        }
+      }
+    } catch {
+      // The pipe closes early when we stop the decoder; the exit code tells the rest.
+    }
+    if (slot) ring.giveBack(slot);
+    const code = await exited;
+    this.cleanup();
+    if (this.stopping || code === 0) {
+      ring.end();
+    } else {
+      ring.end(new UserError(`decoding ${redactUrl(info.display)} failed: ${redactUrl(ffmpegReason(tail()))}`, 1));
+    }
+  }
+
+  private cleanup(): void {
+    if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
+    this.tmpDir = null;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const done = new Promise((resolve) => child.once('close', resolve));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await done;
+      clearTimeout(t);
+    }
+    this.cleanup();
+  }
+}

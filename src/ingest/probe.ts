@@ -1,0 +1,123 @@
+// Finds out what an input is (video file, image folder, image pattern, live URL) and its size,
+// frame rate and frame count, before any decoder starts.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { UserError, redactUrl } from '../errors.js';
+import { ffmpegReason, ffprobePath, runTool } from '../util/ffmpeg.js';
+
+export type InputKind = 'file' | 'images' | 'pattern' | 'live';
+
+export interface InputInfo {
+  kind: InputKind;
+  /** the input as given, with any credentials hidden */
+  display: string;
+  /** the input as ffmpeg gets it (file, pattern, URL), or the sorted image files of a folder */
+  location: string;
+  files?: string[];
+  width: number;
+  height: number;
+  fps: number;
+  /** known for files and image sequences; absent for live inputs */
+  frameCount?: number;
+  /** whether frameCount came from the container's own index (exact), not an estimate */
+  frameCountExact: boolean;
+}
+
+const IMAGE_EXT = /\.(png|jpe?g|bmp|tiff?|webp)$/i;
+const LIVE = /^(rtsps?|rtmps?|srt|udp|tcp|https?):\/\//i;
+const PROBE_TIMEOUT_MS = 20_000;
+
+export const DEFAULT_IMAGE_FPS = 25;
+
+const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+
+interface ProbeStream {
+  codec_type?: string;
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  nb_frames?: string;
+  nb_read_packets?: string;
+}
+
+function rate(r: string | undefined): number {
+  if (!r) return 0;
+  const [n, d] = r.split('/').map(Number);
+  const v = d ? n / d : n;
+  return Number.isFinite(v) && v > 0 && v < 1000 ? v : 0;
+}
+
+async function ffprobe(location: string, extra: string[], what: string): Promise<ProbeStream> {
+  const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-select_streams', 'v:0', ...extra, location];
+  const res = await runTool(ffprobePath(), args, PROBE_TIMEOUT_MS);
+  if (res.signal) throw new UserError(`${what}: no answer within ${PROBE_TIMEOUT_MS / 1000} s`);
+  let streams: ProbeStream[] = [];
+  try {
+    streams = (JSON.parse(res.stdout || '{}') as { streams?: ProbeStream[] }).streams ?? [];
+  } catch {
+    /* handled below */
+  }
+  if (res.code !== 0 || streams.length === 0) {
+    const reason = res.code !== 0 ? ffmpegReason(res.stderr) : 'it has no video stream';
+    throw new UserError(`${what} is not a readable video: ${redactUrl(reason)}`);
+  }
+  const s = streams[0];
+  if (!s.width || !s.height) throw new UserError(`${what}: the video stream has no frame size`);
+  return s;
+}
+
+async function countPackets(file: string): Promise<number | undefined> {
+  const res = await runTool(ffprobePath(), ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file], 120_000);
+  const n = parseInt(res.stdout.trim(), 10);
+  return res.code === 0 && n > 0 ? n : undefined;
+}
+
+/** Regex for the files a printf-style pattern such as frames/%03d.png matches. */
+function patternRegex(base: string): RegExp {
+  const esc = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp('^' + esc.replace(/%0?(\d*)d/, (_m, w: string) => (w ? `\\d{${w}}` : '\\d+')) + '$');
+}
+
+export async function probeInput(input: string, opts: { fps?: number } = {}): Promise<InputInfo> {
+  if (LIVE.test(input)) {
+    const display = redactUrl(input);
+    const extra = /^rtsps?:/i.test(input) ? ['-rtsp_transport', 'tcp'] : [];
+    const s = await ffprobe(input, extra, `live input ${display}`);
+    return { kind: 'live', display, location: input, width: s.width!, height: s.height!, fps: opts.fps ?? (rate(s.avg_frame_rate) || rate(s.r_frame_rate) || 25), frameCountExact: false };
+  }
+
+  if (input.includes('%')) {
+    const dir = path.dirname(input);
+    const re = patternRegex(path.basename(input));
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)).sort(natural.compare) : [];
+    if (files.length === 0) throw new UserError(`input pattern ${input} matches no files`);
+    const s = await ffprobe(path.join(dir, files[0]), [], `input image ${path.join(dir, files[0])}`);
+    return { kind: 'pattern', display: input, location: input, width: s.width!, height: s.height!, fps: opts.fps ?? DEFAULT_IMAGE_FPS, frameCount: files.length, frameCountExact: true };
+  }
+
+  if (!existsSync(input)) throw new UserError(`input not found: ${input}`);
+  const st = statSync(input);
+
+  if (st.isDirectory()) {
+    const files = readdirSync(input).filter((f) => IMAGE_EXT.test(f)).sort(natural.compare).map((f) => path.resolve(input, f));
+    if (files.length === 0) throw new UserError(`input folder ${input} holds no images (png, jpg, bmp, tiff, webp)`);
+    const s = await ffprobe(files[0], [], `input image ${files[0]}`);
+    return { kind: 'images', display: input, location: input, files, width: s.width!, height: s.height!, fps: opts.fps ?? DEFAULT_IMAGE_FPS, frameCount: files.length, frameCountExact: true };
+  }
+
+  if (st.size === 0) throw new UserError(`input ${input} is empty (0 bytes)`);
+  const s = await ffprobe(input, [], `input ${input}`);
+  const declared = parseInt(s.nb_frames ?? '', 10);
+  const frameCount = declared > 0 ? declared : await countPackets(input);
+  return {
+    kind: 'file',
+    display: input,
+    location: input,
+    width: s.width!,
+    height: s.height!,
+    fps: opts.fps ?? (rate(s.avg_frame_rate) || rate(s.r_frame_rate) || 25),
+    frameCount,
+    frameCountExact: declared > 0,
+  };
+}

@@ -1,0 +1,105 @@
+// One `derain run` job: probe the input, prepare the model, run the pipeline, report.
+import { UserError } from './errors.js';
+import { Derainer, DerainerError } from './infer/derainer.js';
+import { prepareModel } from './infer/prepare-model.js';
+import type { EpChoice } from './infer/session.js';
+import type { Size } from './infer/infer-size.js';
+import { FfmpegSource } from './ingest/ffmpeg-source.js';
+import { probeInput, type InputInfo } from './ingest/probe.js';
+import { FfmpegEncoderSink } from './egress/ffmpeg-encoder.js';
+import { NullSink } from './egress/null-sink.js';
+import { parseOutput } from './egress/output-target.js';
+import { Pipeline, percentile, type PipelineStats } from './pipeline.js';
+
+export interface RunOptions {
+  input: string;
+  output?: string;
+  model?: string;
+  inferSize?: Size;
+  scale?: number;
+  /** smoothing strength in [0, 1]; 0 = off */
+  smooth: number;
+  ep: EpChoice;
+  threads?: number;
+  fps?: number;
+  onStart?: (info: InputInfo, ctx: { model: string; ep: string; skipped: string[]; infer: Size }) => void;
+  onFrame?: (stats: PipelineStats) => void;
+}
+
+export interface RunSummary {
+  input: string;
+  output: string | null;
+  framesIn: number;
+  framesOut: number;
+  framesDropped: number;
+  width: number;
+  height: number;
+  inferWidth: number;
+  inferHeight: number;
+  model: string;
+  ep: string;
+  wallSeconds: number;
+  fps: number;
+  inferenceMs: { p50: number; p95: number };
+  /** the frame count the container declared, when it declared one */
+  framesExpected?: number;
+  note?: string;
+}
+
+const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
+
+export async function runJob(opts: RunOptions): Promise<RunSummary> {
+  const target = parseOutput(opts.output);
+  if (!(opts.smooth >= 0 && opts.smooth <= 1)) throw new UserError(`--smooth ${opts.smooth} must be in [0, 1]`);
+  const info = await probeInput(opts.input, { fps: opts.fps });
+  const frame = { width: info.width, height: info.height };
+  const model = prepareModel(opts.model, frame, { inferSize: opts.inferSize, scale: opts.scale });
+
+  let derainer: Derainer;
+  try {
+    derainer = await Derainer.open({ model: model.fused, width: frame.width, height: frame.height, ep: opts.ep, threads: opts.threads, smooth: opts.smooth });
+  } catch (err) {
+    if (err instanceof DerainerError && err.epUnavailable) throw new UserError(`execution provider ${opts.ep} is not available: ${err.message}`);
+    throw new UserError(`model ${model.card.name} (${model.source}) cannot be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
+  }
+  opts.onStart?.(info, { model: model.card.name, ep: derainer.ep, skipped: derainer.skippedEps, infer: model.infer });
+
+  const source = new FfmpegSource(info);
+  let sink: FfmpegEncoderSink | NullSink;
+  try {
+    sink = target.kind === 'none' ? new NullSink() : new FfmpegEncoderSink(target, { width: frame.width, height: frame.height, fps: info.fps });
+  } catch (err) {
+    await derainer.close();
+    throw err;
+  }
+  const pipeline = new Pipeline({ source, derainer, sinks: [sink], onFrame: opts.onFrame, expectFrames: info.frameCountExact ? info.frameCount : undefined });
+  let stats: PipelineStats;
+  try {
+    stats = await pipeline.run();
+  } catch (err) {
+    const kept = sink instanceof FfmpegEncoderSink && sink.finalPath ? ` (the ${pipeline.stats.framesOut} frames done are kept in ${sink.finalPath})` : '';
+    throw err instanceof UserError ? new UserError(err.message + kept, err.exitCode) : new UserError(`${(err as Error).message}${kept}`, 1);
+  } finally {
+    await derainer.close();
+  }
+
+  const summary: RunSummary = {
+    input: info.display,
+    output: target.kind === 'none' ? null : target.path,
+    framesIn: stats.framesIn,
+    framesOut: stats.framesOut,
+    framesDropped: stats.framesDropped,
+    width: frame.width,
+    height: frame.height,
+    inferWidth: model.infer.width,
+    inferHeight: model.infer.height,
+    model: model.card.name,
+    ep: derainer.ep,
+    wallSeconds: round(stats.wallSeconds, 3),
+    fps: round(stats.framesOut / Math.max(stats.wallSeconds, 1e-9)),
+    inferenceMs: { p50: round(percentile(stats.inferenceMs, 50)), p95: round(percentile(stats.inferenceMs, 95)) },
+  };
+  if (info.frameCount !== undefined && info.frameCountExact) summary.framesExpected = info.frameCount;
+  if (sink instanceof FfmpegEncoderSink && sink.paddedTo) summary.note = `odd frame size: the video was padded to ${sink.paddedTo} for yuv420p`;
+  return summary;
+}

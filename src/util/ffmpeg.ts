@@ -1,0 +1,59 @@
+// Where ffmpeg and ffprobe live, and how to run them: argument arrays, never a shell.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export function ffmpegPath(): string {
+  return process.env.FFMPEG_PATH || (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+}
+
+export function ffprobePath(): string {
+  return process.env.FFPROBE_PATH || (require('@ffprobe-installer/ffprobe') as { path: string }).path;
+}
+
+export const QUIET = ['-hide_banner', '-nostdin', '-loglevel', 'error'];
+
+/** Keeps the last lines of a process's stderr, for error messages. */
+export function stderrTail(child: ChildProcess, maxLines = 20): () => string {
+  let tail = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    tail = (tail + chunk).split('\n').slice(-maxLines).join('\n');
+  });
+  return () => tail.trim();
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a tool to completion (ffprobe, small ffmpeg jobs) and collects its output. */
+export function runTool(file: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** The first meaningful line of an ffmpeg error, without the file-name prefix ffmpeg adds. */
+export function ffmpegReason(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const line = lines.find((l) => /invalid|not found|no such|error|moov|denied|refused|timed out|unsupported/i.test(l)) ?? lines[lines.length - 1] ?? 'unknown error';
+  return line.replace(/^.*?: (?=[A-Z])/, '');
+}
