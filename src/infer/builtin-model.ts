@@ -25,6 +25,8 @@ export interface BuiltinOptions {
   /** number of 3×3 convolutions at half resolution */
   depth?: number;
   seed?: number;
+  /** largest residual it can return, in [0,1] units (small: the output stays near the input) */
+  residualScale?: number;
 }
 
 export function buildBuiltinModel(opts: BuiltinOptions = {}): ModelProto {
@@ -56,7 +58,7 @@ export function buildBuiltinModel(opts: BuiltinOptions = {}): ModelProto {
   const up = (t: string) => b.op('Resize', [t, b.f32([]), b.f32([1, 1, 2, 2])], { mode: 'nearest' });
   f = up(up(f));
   const r = conv(f, width, 3, 3, 1, false);
-  const out = b.op('Mul', [b.op('Tanh', [r]), b.f32([0.02], [])]);
+  const out = b.op('Mul', [b.op('Tanh', [r]), b.f32([opts.residualScale ?? 0.02], [])]);
   b.rename(out, 'residual');
   b.output('residual', DataType.FLOAT, [1, 3, 'height', 'width']);
   // Round-trip through bytes so callers get an independent copy they may consume.
