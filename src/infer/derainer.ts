@@ -72,7 +72,8 @@ export class Derainer {
 
   static async open(opts: DerainerOptions): Promise<Derainer> {
     const init: WorkerInit = { model: opts.model, ep: opts.ep, threads: opts.threads, width: opts.width, height: opts.height };
-    const worker = spawnWorker({ workerData: init, transferList: [opts.model.buffer as ArrayBuffer] });
+    // The model is copied to the worker once (a transfer could detach memory the caller still holds).
+    const worker = spawnWorker({ workerData: init });
     const first = await new Promise<FromWorker>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
