@@ -120,7 +120,7 @@ test('the fused graph matches a plain JS reference within 1 in uint8, state carr
     const fused = await ort.InferenceSession.create(buildFusedBytes(buildBuiltinModel({ seed: 7, residualScale: 0.5 }), { width: W, height: H, inferWidth: w, inferHeight: h, multiple: 4, output: 'residual' }));
     const rand = seededRandom(W * H);
     let state = img(3, H, W);
-    let stateTensor = new ort.Tensor('float32', new Float32Array(3 * H * W), [1, 3, H, W]);
+    let stateTensor: ort.Tensor = new ort.Tensor('float32', new Float32Array(3 * H * W), [1, 3, H, W]);
     const scene = Uint8Array.from({ length: H * W * 3 }, () => Math.floor(rand() * 256));
     for (let t = 0; t < 4; t++) {
       // a static scene with a little noise, one frame with a big change (motion and cut paths)
@@ -138,7 +138,7 @@ test('the fused graph matches a plain JS reference within 1 in uint8, state carr
       assert.ok(maxDiff <= 1, `${W}x${H}→${w}x${h} frame ${t}: max difference ${maxDiff}`);
       // and the output is not trivially the input: the model's residual is in it
       assert.ok(out.some((v, i) => v !== frame[i]), 'the output differs from the input');
-      stateTensor = got.state_out as ort.Tensor;
+      stateTensor = got.state_out;
       state = ref.next;
     }
   }
