@@ -6,6 +6,8 @@ import { UserError, redactUrl } from './errors.js';
 import { EP_CHOICES, type EpChoice } from './infer/session.js';
 import { parseSize } from './infer/infer-size.js';
 import { runJob, type RunSummary } from './run-job.js';
+import { ffmpegPath } from './util/ffmpeg.js';
+import { spawn } from 'node:child_process';
 
 function number(name: string) {
   return (v: string) => {
@@ -92,6 +94,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--fps <n>', 'frame rate of image inputs (default 25)').argParser(number('--fps')))
     .option('--json', 'print one JSON summary on stdout')
     .action(runCommand);
+
+  program
+    .command('ffmpeg')
+    .description('run the bundled ffmpeg (or FFMPEG_PATH), for example to make a clip from frames')
+    .argument('[args...]', 'ffmpeg arguments')
+    .allowUnknownOption()
+    .helpOption(false)
+    .action(
+      (args: string[]) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(ffmpegPath(), args, { stdio: 'inherit' });
+          child.on('error', reject);
+          child.on('close', (code) => (code === 0 ? resolve() : reject(new UserError(`ffmpeg exited with code ${code}`, 1))));
+        }),
+    );
   return program;
 }
 
