@@ -43,6 +43,7 @@ interface RunFlags {
 async function runCommand(input: string, flags: RunFlags): Promise<void> {
   const interactive = process.stderr.isTTY && !process.env.CI;
   let bar: cliProgress.SingleBar | null = null;
+  let startedAt = 0;
   const summary = await runJob({
     input,
     output: flags.output,
@@ -56,6 +57,7 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
     onStart: (info, ctx) => {
       const skipped = ctx.skipped.length ? ` (passed over: ${ctx.skipped.join('; ')})` : '';
       process.stderr.write(`derain: ${info.display} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps; model ${ctx.model} at ${ctx.infer.width}x${ctx.infer.height}; execution provider ${ctx.ep}${skipped}\n`);
+      startedAt = performance.now();
       if (interactive && info.frameCount) {
         bar = new cliProgress.SingleBar(
           { format: 'derain [{bar}] {value}/{total} frames | {fps} fps | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
@@ -65,7 +67,7 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
       }
     },
     onFrame: (stats) => {
-      const fps = stats.framesOut / Math.max(1e-3, stats.inferenceMs.reduce((a, b) => a + b, 0) / 1000);
+      const fps = stats.framesOut / Math.max(1e-3, (performance.now() - startedAt) / 1000);
       (bar as cliProgress.SingleBar | null)?.update(stats.framesOut, { fps: fps.toFixed(1) });
     },
   }).finally(() => (bar as cliProgress.SingleBar | null)?.stop());
