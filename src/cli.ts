@@ -44,6 +44,19 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
   const interactive = process.stderr.isTTY && !process.env.CI;
   let bar: cliProgress.SingleBar | null = null;
   let startedAt = 0;
+  // Ctrl-C: finish what is in flight and keep it, marked incomplete. A second one exits at once.
+  const interrupt = new AbortController();
+  let firstAt = 0;
+  process.on('SIGINT', () => {
+    if (!firstAt) {
+      firstAt = Date.now();
+      process.stderr.write('\nderain: interrupted; finishing the frames in flight (Ctrl-C again to quit now)\n');
+      interrupt.abort();
+    } else if (Date.now() - firstAt > 500) {
+      // (npx forwards the terminal's Ctrl-C too, so one press can arrive twice: only a later one counts)
+      process.exit(130);
+    }
+  });
   const summary = await runJob({
     input,
     output: flags.output,
@@ -54,6 +67,7 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
     ep: flags.ep,
     threads: flags.threads,
     fps: flags.fps,
+    signal: interrupt.signal,
     onStart: (info, ctx) => {
       const skipped = ctx.skipped.length ? ` (passed over: ${ctx.skipped.join('; ')})` : '';
       process.stderr.write(`derain: ${info.display} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps; model ${ctx.model} at ${ctx.infer.width}x${ctx.infer.height}; execution provider ${ctx.ep}${skipped}\n`);

@@ -36,6 +36,7 @@ export function percentile(values: number[], p: number): number {
 
 export class Pipeline {
   readonly stats: PipelineStats = { framesIn: 0, framesOut: 0, framesDropped: 0, inferenceMs: [], wallSeconds: 0 };
+  private interrupted = false;
 
   constructor(private readonly opts: PipelineOptions) {}
 
@@ -45,6 +46,12 @@ export class Pipeline {
     this.stats.framesOut++;
     this.stats.inferenceMs.push(d.inferenceMs);
     this.opts.onFrame?.(this.stats);
+  }
+
+  /** Stops early (Ctrl-C): the frames already taken in still come out, and the run fails as interrupted. */
+  interrupt(): void {
+    this.interrupted = true;
+    void this.opts.source.stop();
   }
 
   /** Runs to the end of the source. On failure, frames already derained still reach the sinks. */
@@ -70,6 +77,7 @@ export class Pipeline {
       failure ??= err;
     }
     const expected = this.opts.expectFrames;
+    if (!failure && this.interrupted) failure = new UserError(`interrupted after ${this.stats.framesOut} frames`, 1);
     if (!failure && expected !== undefined && this.stats.framesIn < expected)
       failure = new UserError(`the input ended early: ${this.stats.framesIn} of the ${expected} frames it declares could be decoded (truncated or corrupt file)`, 1);
     this.stats.framesDropped = source.ring?.dropped ?? 0;

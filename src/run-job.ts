@@ -24,6 +24,8 @@ export interface RunOptions {
   fps?: number;
   onStart?: (info: InputInfo, ctx: { model: string; ep: string; skipped: string[]; infer: Size }) => void;
   onFrame?: (stats: PipelineStats) => void;
+  /** aborting stops the run early; what was derained is kept, marked incomplete */
+  signal?: AbortSignal;
 }
 
 export interface RunSummary {
@@ -73,6 +75,7 @@ export async function runJob(opts: RunOptions): Promise<RunSummary> {
     throw err;
   }
   const pipeline = new Pipeline({ source, derainer, sinks: [sink], onFrame: opts.onFrame, expectFrames: info.frameCountExact ? info.frameCount : undefined });
+  opts.signal?.addEventListener('abort', () => pipeline.interrupt(), { once: true });
   let stats: PipelineStats;
   try {
     stats = await pipeline.run();

@@ -59,7 +59,8 @@ export class FfmpegEncoderSink implements Sink {
       mkdirSync(this.tmp, { recursive: true });
       output = ['-f', 'image2', '-start_number', '1', path.join(this.tmp, '%06d.png')];
     }
-    this.child = spawn(ffmpegPath(), [...QUIET, ...input, ...output], { stdio: ['pipe', 'ignore', 'pipe'] });
+    // Its own process group, so a terminal's Ctrl-C does not cut the file short: we finish it.
+    this.child = spawn(ffmpegPath(), [...QUIET, ...input, ...output], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
     this.tail = stderrTail(this.child);
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
     this.child.on('error', (err) => (this.broken = new UserError(`cannot start ffmpeg: ${err.message}`, 1)));

@@ -61,7 +61,8 @@ export class FfmpegSource implements Source {
       '-vf', `scale=${info.width}:${info.height}`,
       '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
     ];
-    const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
+    const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     const tail = stderrTail(child);
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
