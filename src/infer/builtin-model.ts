@@ -7,6 +7,12 @@ import { decodeModel, encodeModel, type ModelProto } from './onnx-proto.js';
 export const BUILTIN_NAME = 'builtin-tiny';
 export const BUILTIN_MULTIPLE = 4;
 
+/** The built-in models by name: the tiny default, and one that costs what a real model costs (for the bench). */
+export const BUILTIN_MODELS: Record<string, BuiltinOptions> = {
+  'builtin-tiny': {},
+  'builtin-medium': { width: 48, depth: 8 },
+};
+
 /** mulberry32: a tiny seeded generator, so the weights are the same on every machine. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -33,7 +39,7 @@ export function buildBuiltinModel(opts: BuiltinOptions = {}): ModelProto {
   const width = opts.width ?? 8;
   const depth = opts.depth ?? 1;
   const rand = seededRandom(opts.seed ?? 1);
-  const b = new GraphBuilder(BUILTIN_NAME);
+  const b = new GraphBuilder('builtin');
 
   const conv = (x: string, cin: number, cout: number, k: number, stride = 1, act = true): string => {
     const n = cout * cin * k * k;

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
-import { BUILTIN_MULTIPLE, BUILTIN_NAME, buildBuiltinModel } from './builtin-model.js';
+import { BUILTIN_MODELS, BUILTIN_MULTIPLE, BUILTIN_NAME, buildBuiltinModel } from './builtin-model.js';
 import { modelInputs } from './graph-merge.js';
 import { decodeModel, type ModelProto } from './onnx-proto.js';
 
@@ -43,7 +43,7 @@ const DEFAULT_CARD: Omit<ModelCard, 'name'> = {
   sizeMultiple: 32,
 };
 
-export const BUILTIN_CARD: ModelCard = {
+const BUILTIN_CARD: ModelCard = {
   name: BUILTIN_NAME,
   input: 'NCHW float32 RGB [0,1]',
   output: 'residual',
@@ -112,7 +112,8 @@ function fromOnnxFile(file: string, card: ModelCard): ResolvedModel {
 /** Resolves a model name (built-in or models/<name>), a folder with card.json, or an ONNX file. */
 export function resolveModel(spec: string | undefined): ResolvedModel {
   const name = spec ?? DEFAULT_MODEL;
-  if (name === BUILTIN_NAME) return { card: BUILTIN_CARD, source: 'built-in', load: () => buildBuiltinModel() };
+  const builtin = BUILTIN_MODELS[name];
+  if (builtin) return { card: { ...BUILTIN_CARD, name }, source: 'built-in', load: () => buildBuiltinModel(builtin) };
 
   const asDir = existsSync(name) && statSync(name).isDirectory() ? name : path.join(MODELS_DIR, name);
   const cardFile = path.join(asDir, 'card.json');
@@ -129,5 +130,5 @@ export function resolveModel(spec: string | undefined): ResolvedModel {
     }
     return fromOnnxFile(name, { ...DEFAULT_CARD, name: path.basename(name, '.onnx') });
   }
-  throw new UserError(`unknown model "${name}": not a built-in model (${BUILTIN_NAME}), a folder under models/, or an existing ONNX file`);
+  throw new UserError(`unknown model "${name}": not a built-in model (${Object.keys(BUILTIN_MODELS).join(', ')}), a folder under models/, or an existing ONNX file`);
 }
