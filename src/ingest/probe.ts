@@ -93,7 +93,8 @@ export async function probeInput(input: string, opts: { fps?: number } = {}): Pr
     const files = existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)).sort(natural.compare) : [];
     if (files.length === 0) throw new UserError(`input pattern ${input} matches no files`);
     const s = await ffprobe(path.join(dir, files[0]), [], `input image ${path.join(dir, files[0])}`);
-    return { kind: 'pattern', display: input, location: input, width: s.width!, height: s.height!, fps: opts.fps ?? DEFAULT_IMAGE_FPS, frameCount: files.length, frameCountExact: true };
+    const paths = files.map((f) => path.resolve(dir, f));
+    return { kind: 'pattern', display: input, location: input, files: paths, width: s.width!, height: s.height!, fps: opts.fps ?? DEFAULT_IMAGE_FPS, frameCount: files.length, frameCountExact: true };
   }
 
   if (!existsSync(input)) throw new UserError(`input not found: ${input}`);

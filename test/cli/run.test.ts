@@ -82,6 +82,21 @@ test('image folders are read in natural name order (1, 2, 10), not text order', 
   assert.deepEqual(['000001.png', '000002.png', '000003.png'].map(dominant), [0, 1, 2], 'red, green, blue');
 });
 
+test('a printf pattern reads the matching files in order, and a pattern that matches nothing is an error', async () => {
+  const dir = tmpDir();
+  const colors = ['red', 'lime', 'blue'];
+  colors.forEach((c, i) => ffmpeg(['-f', 'lavfi', '-i', `color=c=${c}:s=32x24`, '-frames:v', '1', path.join(dir, `f${String(i + 1).padStart(3, '0')}.png`)]));
+  const out = path.join(dir, 'out');
+  const r = await derain(['run', path.join(dir, 'f%03d.png'), '-o', out, '--json', '--no-smooth']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).framesOut, 3);
+  const px = decodeRgb(path.join(out, '000003.png'));
+  assert.ok(px[2] > 200 && px[0] < 50, 'the third frame is the blue one');
+  const none = await derain(['run', path.join(dir, 'g%03d.png')]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /matches no files/);
+});
+
 test('a bad --smooth or an unknown option is a usage error', async () => {
   const r = await derain(['run', 'whatever.mp4', '--smooth', '3']);
   assert.equal(r.code, 2);
