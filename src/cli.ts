@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // The `derain` command line.
+import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError, redactUrl } from './errors.js';
@@ -7,7 +10,6 @@ import { EP_CHOICES, type EpChoice } from './infer/session.js';
 import { parseSize } from './infer/infer-size.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
-import { spawn } from 'node:child_process';
 
 function number(name: string) {
   return (v: string) => {
@@ -152,8 +154,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run when executed directly (the bin, or `tsx src/cli.ts`), not when imported by tests.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 const self = fileURLToPath(import.meta.url);
 if (process.argv[1] && realpathSync(process.argv[1]) === self) {
   main(process.argv).then((code) => {

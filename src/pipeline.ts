@@ -1,6 +1,6 @@
 // One stream: source → derainer → sinks, every frame counted, stopped in order.
 import { UserError } from './errors.js';
-import type { Frame, Sink, Source } from './frame.js';
+import type { Sink, Source } from './frame.js';
 import type { Derained, Derainer } from './infer/derainer.js';
 
 /** Frames handed to the worker before the oldest is collected: two slot pairs, double buffering. */
@@ -63,7 +63,7 @@ export class Pipeline {
     try {
       for await (const frame of source.start()) {
         this.stats.framesIn++;
-        const p = derainer.infer(frame as Frame);
+        const p = derainer.infer(frame);
         p.catch(() => {}); // awaited in order below; this only keeps Node from calling it unhandled
         inflight.push(p);
         if (inflight.length >= IN_FLIGHT) await this.emit(inflight.shift()!);
