@@ -54,8 +54,10 @@ export class Derainer {
   private readonly pending = new Map<number, Pending>();
   private readonly spare: ArrayBuffer[] = [];
   private nextId = 0;
+  /** the first frame starts the smoothing state from itself */
   private resetNext = true;
   private failure: Error | null = null;
+  private readonly exited: Promise<void>;
 
   private constructor(
     private readonly worker: Worker,
@@ -65,9 +67,13 @@ export class Derainer {
   ) {
     worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', (err) => this.fail(err));
-    worker.on('exit', (code) => {
-      if (this.pending.size > 0) this.fail(new Error(`inference worker exited (code ${code})`));
-    });
+    // Kept from the start, so close() also returns after the worker has died on its own.
+    this.exited = new Promise((resolve) =>
+      worker.once('exit', (code) => {
+        if (this.pending.size > 0) this.fail(new Error(`inference worker exited (code ${code})`));
+        resolve();
+      }),
+    );
   }
 
   static async open(opts: DerainerOptions): Promise<Derainer> {
@@ -84,15 +90,6 @@ export class Derainer {
       throw new DerainerError(msg, first.type === 'open-failed' && first.epUnavailable);
     }
     return new Derainer(worker, opts, first.ep, first.skipped);
-  }
-
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
-  /** The next frame starts the smoothing afresh (scene cut, reconnect). */
-  resetSmoothing(): void {
-    this.resetNext = true;
   }
 
   infer(frame: Frame): Promise<Derained> {
@@ -132,10 +129,9 @@ export class Derainer {
   }
 
   async close(): Promise<void> {
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.postMessage({ type: 'close' } satisfies ToWorker);
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
-    await exited;
+    await this.exited;
     clearTimeout(timer);
   }
 }

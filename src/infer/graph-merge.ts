@@ -27,10 +27,6 @@ export function modelInputs(model: ModelProto): TensorSignature[] {
   return (g.input ?? []).filter((i) => !inits.has(i.name ?? '')).map(signature);
 }
 
-export function modelOutputs(model: ModelProto): TensorSignature[] {
-  return (model.graph!.output ?? []).map(signature);
-}
-
 function renameGraph(g: onnx.IGraphProto, rename: (n: string) => string): void {
   for (const n of g.node ?? []) {
     n.input = (n.input ?? []).map(rename);
