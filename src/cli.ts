@@ -10,6 +10,7 @@ import { EP_CHOICES, type EpChoice } from './infer/session.js';
 import { parseSize } from './infer/infer-size.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
+import { registerEvalCommand } from './cli/eval-command.js';
 
 function number(name: string) {
   return (v: string) => {
@@ -127,6 +128,7 @@ export function buildProgram(): Command {
           child.on('close', (code) => (code === 0 ? resolve() : reject(new UserError(`ffmpeg exited with code ${code}`, 1))));
         }),
     );
+  registerEvalCommand(program);
   return program;
 }
 
