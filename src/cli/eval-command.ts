@@ -26,18 +26,21 @@ function number(name: string) {
 
 function table(s: EvalSummary): string {
   const w = Math.max(5, ...s.perImage.map((r) => r.name.length));
-  const row = (name: string, size: string, p: number, q: number, ip: number, iq: number) =>
-    `${name.padEnd(w)}  ${size.padEnd(9)}  ${p.toFixed(2).padStart(6)}  ${q.toFixed(4)}  ${ip.toFixed(2).padStart(6)}  ${iq.toFixed(4)}`;
-  const lines = [`${'image'.padEnd(w)}  ${'size'.padEnd(9)}  ${'PSNR'.padStart(6)}  SSIM    ${'input'.padStart(6)}  input`];
-  for (const r of s.perImage) lines.push(row(r.name, `${r.width}x${r.height}`, r.psnr, r.ssim, r.inputPsnr, r.inputSsim));
-  lines.push(row('mean', `(${s.n})`, s.psnr, s.ssim, s.inputPsnr, s.inputSsim));
+  const row = (name: string, size: string, p: string, q: string, ip: string, iq: string) =>
+    `${name.padEnd(w)}  ${size.padEnd(9)}  ${p.padStart(6)}  ${q.padStart(6)}   ${ip.padStart(10)}  ${iq.padStart(10)}`;
+  const num = (v: number, d: number) => v.toFixed(d);
+  const lines = [row('image', 'size', 'PSNR', 'SSIM', 'input PSNR', 'input SSIM')];
+  for (const r of s.perImage) lines.push(row(r.name, `${r.width}x${r.height}`, num(r.psnr, 2), num(r.ssim, 4), num(r.inputPsnr, 2), num(r.inputSsim, 4)));
+  lines.push(row('mean', `(${s.n})`, num(s.psnr, 2), num(s.ssim, 4), num(s.inputPsnr, 2), num(s.inputSsim, 4)), '', summaryLines(s));
+  return lines.join('\n');
+}
+
+function summaryLines(s: EvalSummary): string {
   const sizes = [...new Set(s.perImage.map((r) => (r.inferWidth === r.width && r.inferHeight === r.height ? 'full resolution' : `${r.inferWidth}x${r.inferHeight}`)))];
-  lines.push(
-    '',
+  return [
     `model ${s.model} (${sizes.join(', ')}) on ${s.ep}: PSNR ${s.psnr.toFixed(2)} dB, SSIM ${s.ssim.toFixed(4)}; input ${s.inputPsnr.toFixed(2)} dB, ${s.inputSsim.toFixed(4)}`,
     `${s.n} images in ${s.wallSeconds.toFixed(1)} s, inference ${s.msPerImage.toFixed(1)} ms/image (Y channel; PSNR capped at 100 dB)`,
-  );
-  return lines.join('\n');
+  ].join('\n');
 }
 
 async function evalCommand(flags: EvalFlags): Promise<void> {
@@ -63,8 +66,10 @@ async function evalCommand(flags: EvalFlags): Promise<void> {
     },
     onImage: (done) => (bar as cliProgress.SingleBar | null)?.update(done),
   }).finally(() => (bar as cliProgress.SingleBar | null)?.stop());
-  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else process.stdout.write(table(summary) + '\n');
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    process.stderr.write(summaryLines(summary) + '\n');
+  } else process.stdout.write(table(summary) + '\n');
 }
 
 export function registerEvalCommand(program: Command): void {

@@ -3,7 +3,7 @@
 // beside the same scores for the rainy input.
 import { UserError } from '../errors.js';
 import type { Frame } from '../frame.js';
-import { Derainer, DerainerError } from '../infer/derainer.js';
+import { Derainer, DerainerError, type Derained } from '../infer/derainer.js';
 import type { Size } from '../infer/infer-size.js';
 import { resolveModel } from '../infer/model-card.js';
 import { prepareModel } from '../infer/prepare-model.js';
@@ -84,6 +84,12 @@ interface Runner {
   infer: Size;
 }
 
+interface Launched {
+  item: Loaded;
+  runner: Runner;
+  running: Promise<Derained>;
+}
+
 export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
   const started = performance.now();
   const pairs = listPairs(opts.data, opts.limit);
@@ -116,20 +122,30 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
     }
   };
 
+  // Image i+1 goes to the worker before image i is scored, so the model never waits for the metrics.
+  const launch = async (i: number): Promise<Launched> => {
+    const item = await queue.shift()!;
+    refill();
+    const runner = await runnerFor(item.rain);
+    const { rain } = item;
+    const frame: Frame = { data: rain.data, width: rain.width, height: rain.height, pts: 0, seq: i, capturedAt: Date.now() };
+    const running = runner.derainer.infer(frame);
+    running.catch(() => {});
+    return { item, runner, running };
+  };
+
   const results: ImageResult[] = [];
   let ep = '';
+  let upcoming: Promise<Launched> | null = null;
   try {
     refill();
+    upcoming = launch(0);
     for (let i = 0; i < pairs.length; i++) {
-      const item = await queue.shift()!;
-      refill();
+      const { item, runner, running } = await upcoming!;
+      upcoming = i + 1 < pairs.length ? launch(i + 1) : null;
+      upcoming?.catch(() => {});
       const { rain, norain, pair } = item;
-      const runner = await runnerFor(rain);
       ep = runner.derainer.ep;
-      const frame: Frame = { data: rain.data, width: rain.width, height: rain.height, pts: 0, seq: i, capturedAt: Date.now() };
-      const running = runner.derainer.infer(frame);
-      running.catch(() => {});
-      // The input's scores are computed while the worker derains.
       const ref = new SsimReference(lumaOf(norain.data, norain.width, norain.height));
       const input = lumaOf(rain.data, rain.width, rain.height);
       const inputPsnr = psnr(input, ref.ref);
@@ -141,7 +157,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
         throw new UserError(`model ${resolved.card.name} failed on ${pair.name}: ${(err as Error).message}`, 1);
       }
       const derained = lumaOf(out.frame.data, out.frame.width, out.frame.height);
-      const result: ImageResult = {
+      results.push({
         name: pair.name,
         psnr: psnr(derained, ref.ref),
         ssim: ref.ssim(derained),
@@ -152,11 +168,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
         inferWidth: runner.infer.width,
         inferHeight: runner.infer.height,
         inferenceMs: out.inferenceMs,
-      };
-      results.push(result);
+      });
       opts.onImage?.(results.length, pairs.length);
     }
   } finally {
+    // A launch still under way could open a runner after the others closed: let it settle first.
+    await upcoming?.catch(() => undefined);
     await Promise.all(
       [...runners.values()].map((r) =>
         r.then(
