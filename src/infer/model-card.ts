@@ -35,6 +35,8 @@ export interface ResolvedModel {
 
 export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
 export const DEFAULT_MODEL = BUILTIN_NAME;
+/** metadata key of a card embedded in an ONNX file */
+export const EMBEDDED_CARD_KEY = 'derain.card';
 
 const DEFAULT_CARD: Omit<ModelCard, 'name'> = {
   input: 'NCHW float32 RGB [0,1]',
@@ -87,12 +89,28 @@ function loadOnnx(file: string): ModelProto {
   return model;
 }
 
-function fromOnnxFile(file: string, card: ModelCard): ResolvedModel {
+/** The card an exporter embedded in the ONNX metadata (models/fclip_unet/export.py does), if any. */
+function embeddedCard(model: ModelProto, file: string): ModelCard | undefined {
+  const entry = (model.metadataProps ?? []).find((p) => p.key === EMBEDDED_CARD_KEY);
+  if (!entry?.value) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(entry.value);
+  } catch (err) {
+    throw new UserError(`${file}: its embedded model card is not valid JSON: ${(err as Error).message}`);
+  }
+  return validateCard(raw, `${file} (embedded)`);
+}
+
+function fromOnnxFile(file: string, cardOrDefault: ModelCard | ((m: ModelProto) => ModelCard)): ResolvedModel {
+  const named = typeof cardOrDefault === 'function' ? undefined : cardOrDefault;
   if (!existsSync(file)) {
+    const card = named ?? { ...DEFAULT_CARD, name: path.basename(file) };
     const hint = card.build ? ` (build it with: ${card.build})` : '';
     throw new UserError(`model ${card.name}: ONNX file ${file} is missing${hint}`);
   }
   const peek = loadOnnx(file);
+  const card = typeof cardOrDefault === 'function' ? cardOrDefault(peek) : cardOrDefault;
   const dims = modelInputs(peek)[0].dims;
   const fixed = typeof dims[2] === 'number' && typeof dims[3] === 'number' ? ([dims[2], dims[3]] as [number, number]) : undefined;
   let first: ModelProto | null = peek;
@@ -128,7 +146,9 @@ export function resolveModel(spec: string | undefined): ResolvedModel {
       const card = readCard(besideCard);
       if (path.basename(card.onnx ?? 'model.onnx') === path.basename(name)) return fromOnnxFile(name, card);
     }
-    return fromOnnxFile(name, { ...DEFAULT_CARD, name: path.basename(name, '.onnx') });
+    const namedCard = name.replace(/\.onnx$/, '') + '.card.json';
+    if (existsSync(namedCard)) return fromOnnxFile(name, readCard(namedCard));
+    return fromOnnxFile(name, (m) => embeddedCard(m, name) ?? { ...DEFAULT_CARD, name: path.basename(name, '.onnx') });
   }
   throw new UserError(`unknown model "${name}": not a built-in model (${Object.keys(BUILTIN_MODELS).join(', ')}), a folder under models/, or an existing ONNX file`);
 }

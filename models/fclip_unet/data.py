@@ -1,0 +1,235 @@
+"""Training data: paired folders (rain/ + norain/) and clean images with synthetic rain.
+
+The synthetic rain is made on the fly, per batch, with torch ops (no per-pixel Python):
+each layer is sparse random seeds smeared into streaks by a tapered line kernel in a rotated
+frame, then turned to the layer's angle; layers differ in angle, length, width, density and
+brightness. On top, optional splashes (small bright blobs) and a haze-like veil. `level`
+in [0, 1] runs from a few faint thin streaks to dense, thick, bright rain.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torchvision.io import ImageReadMode, read_image
+
+IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def natural_key(name: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: str) -> List[str]:
+    if not os.path.isdir(folder):
+        raise SystemExit(f"error: image folder {folder} does not exist")
+    names = sorted((f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXT)), key=natural_key)
+    return [os.path.join(folder, f) for f in names]
+
+
+def load_rgb(path: str, max_side: int = 1024) -> torch.Tensor:
+    """uint8 [3,H,W]; very large photographs are shrunk so one image cannot dominate memory."""
+    try:
+        img = read_image(path, ImageReadMode.RGB)
+    except RuntimeError as err:
+        raise SystemExit(f"error: cannot read image {path}: {err}")
+    h, w = img.shape[-2:]
+    s = max_side / max(h, w)
+    if s < 1:
+        img = F.interpolate(img[None].float(), size=(round(h * s), round(w * s)), mode="area")[0].round().clamp(0, 255).byte()
+    return img
+
+
+def paired_files(root: str) -> List[Tuple[str, str]]:
+    rain, clean = os.path.join(root, "rain"), os.path.join(root, "norain")
+    r, c = list_images(rain), list_images(clean)
+    rn, cn = [os.path.basename(p) for p in r], [os.path.basename(p) for p in c]
+    if rn != cn:
+        only = sorted(set(rn) ^ set(cn), key=natural_key)[:5]
+        raise SystemExit(f"error: {root}: rain/ and norain/ names do not match (e.g. {only})")
+    return list(zip(r, c))
+
+
+class CropSampler:
+    """Random crops (with random downscaling and flips) of in-memory uint8 images, as float
+    batches in [0,1]. A crop of a pair takes the same window from both images."""
+
+    def __init__(self, images: Sequence[Tuple[torch.Tensor, ...]], crop: int, min_scale: float = 0.5):
+        self.images = [t for t in images if min(t[0].shape[-2:]) >= crop]
+        if not self.images:
+            raise SystemExit(f"error: no training image is at least {crop}x{crop}")
+        self.crop, self.min_scale = crop, min_scale
+
+    def sample(self, n: int, gen: torch.Generator) -> Tuple[torch.Tensor, ...]:
+        outs: List[List[torch.Tensor]] = []
+        for _ in range(n):
+            group = self.images[int(torch.randint(len(self.images), (1,), generator=gen))]
+            h, w = group[0].shape[-2:]
+            # look at a window up to 1/min_scale larger, shrunk to the crop: cameras see the
+            # scene at many scales, and the pipeline runs at reduced resolution
+            s = self.min_scale + (1 - self.min_scale) * float(torch.rand((), generator=gen))
+            win = min(int(self.crop / s), h, w)
+            y = int(torch.randint(h - win + 1, (1,), generator=gen))
+            x = int(torch.randint(w - win + 1, (1,), generator=gen))
+            flip = bool(torch.rand((), generator=gen) < 0.5)
+            crops = []
+            for img in group:
+                c = img[:, y:y + win, x:x + win].float()[None] / 255
+                if win != self.crop:
+                    c = F.interpolate(c, size=(self.crop, self.crop), mode="area")
+                crops.append(c.flip(-1) if flip else c)
+            outs.append(crops)
+        return tuple(torch.cat([o[i] for o in outs]) for i in range(len(outs[0])))
+
+
+# ---------------------------------------------------------------- synthetic rain
+@dataclass
+class RainParams:
+    layers: int
+    angle: float  # degrees from vertical, shared base of the layers
+    density: float
+    length: float  # pixels
+    width: float  # Gaussian sigma across the streak, pixels
+    brightness: float
+    haze: float  # veil strength 0..1
+    splashes: float  # splash density
+
+
+def rain_params(level: float, gen: torch.Generator) -> RainParams:
+    def u(a: float, b: float) -> float:
+        return a + (b - a) * float(torch.rand((), generator=gen))
+
+    lv = min(max(level, 0.0), 1.0)
+    return RainParams(
+        layers=1 + int(u(0, 1 + 2.99 * lv)),
+        angle=u(-35, 35),
+        density=u(0.001, 0.003) + lv * u(0.002, 0.012),
+        length=u(6, 14) + lv * u(0, 40),
+        width=u(0.3, 0.6) + lv * u(0, 1.4),
+        brightness=u(0.25, 0.5) + lv * u(0.1, 0.5),
+        haze=lv * u(0, 0.35) if float(torch.rand((), generator=gen)) < 0.5 else 0.0,
+        splashes=lv * u(0, 0.003) if float(torch.rand((), generator=gen)) < 0.3 else 0.0,
+    )
+
+
+def _gauss1d(sigma: float) -> torch.Tensor:
+    r = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (x / max(sigma, 1e-3)) ** 2)
+    return k / k.sum()
+
+
+def streak_layer(h: int, w: int, p: RainParams, angle: float, gen: torch.Generator) -> torch.Tensor:
+    """One layer of streaks [1,1,h,w] in [0, ~brightness]."""
+    # draw in a frame rotated by `angle`, large enough to cover the image after rotation
+    side = int(math.ceil(math.hypot(h, w))) + 2
+    seeds = (torch.rand(1, 1, side, side, generator=gen) < p.density).float()
+    seeds = seeds * (0.5 + 0.5 * torch.rand(1, 1, side, side, generator=gen))
+    n = max(3, int(p.length) | 1)
+    along = torch.hann_window(n + 2, periodic=False)[1:-1]  # tapered ends
+    along = along / along.max()
+    streaks = F.conv2d(seeds, along.view(1, 1, n, 1), padding=(n // 2, 0))
+    across = _gauss1d(p.width)
+    across = across / across.max()
+    streaks = F.conv2d(streaks, across.view(1, 1, 1, -1), padding=(0, across.numel() // 2))
+    # rotate into the image frame and cut out the image's window
+    t = math.radians(angle)
+    theta = torch.tensor([[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0]])
+    theta[0, :2] *= w / side
+    theta[1, :2] *= h / side
+    grid = F.affine_grid(theta[None], [1, 1, h, w], align_corners=False)
+    layer = F.grid_sample(streaks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (layer.clamp(0, 1) * p.brightness)
+
+
+def add_rain(clean: torch.Tensor, level: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Rainy versions of clean images [B,3,H,W] in [0,1]; level [B] in [0,1]."""
+    b, _, h, w = clean.shape
+    out = []
+    for i in range(b):
+        p = rain_params(float(level[i]), gen)
+        rain = torch.zeros(1, 1, h, w)
+        for k in range(p.layers):
+            jitter = float(torch.randn((), generator=gen)) * (4 if k == 0 else 12)
+            # farther layers: shorter, thinner, fainter
+            q = RainParams(**{**p.__dict__})
+            if k:
+                f = 0.4 + 0.6 * float(torch.rand((), generator=gen))
+                q.length, q.width, q.brightness, q.density = p.length * f, p.width * f, p.brightness * f, p.density * f
+            rain = rain + streak_layer(h, w, q, p.angle + jitter, gen)
+        if p.splashes > 0:
+            dots = (torch.rand(1, 1, h, w, generator=gen) < p.splashes).float()
+            k = _gauss1d(1.0)
+            dots = F.conv2d(F.conv2d(dots, k.view(1, 1, -1, 1), padding=(k.numel() // 2, 0)), k.view(1, 1, 1, -1), padding=(0, k.numel() // 2))
+            rain = rain + dots / dots.amax().clamp(min=1e-6) * p.brightness * 0.8
+        rain = rain.clamp(0, 1)
+        # slight tint variation: rain picks up the light around it
+        tint = 1 - 0.1 * torch.rand(1, 3, 1, 1, generator=gen)
+        img = clean[i:i + 1]
+        rainy = 1 - (1 - img) * (1 - rain * tint)  # screen blend: bright streaks never exceed 1
+        if p.haze > 0:
+            air = 0.75 + 0.2 * float(torch.rand((), generator=gen))
+            rainy = rainy * (1 - p.haze) + air * p.haze
+        out.append(rainy)
+    return torch.cat(out).clamp(0, 1)
+
+
+# ---------------------------------------------------------------- the training mix
+class TrainingData:
+    """Clean images with synthetic rain, mixed with real rainy/clean pairs."""
+
+    def __init__(self, clean_dirs: Sequence[str], pair_dirs: Sequence[str], crop: int,
+                 val_every: int = 10, real_fraction: float = 0.2, max_side: int = 1024):
+        clean_files: List[str] = []
+        for d in clean_dirs:
+            clean_files += list_images(d)
+        # every `val_every`-th clean image of the first folder is kept out for validation
+        first = list_images(clean_dirs[0]) if clean_dirs else []
+        self.val_files = first[::val_every] if val_every > 0 else []
+        train_clean = [f for f in clean_files if f not in set(self.val_files)]
+        pairs: List[Tuple[str, str]] = []
+        for d in pair_dirs:
+            pairs += paired_files(d)
+        if not train_clean and not pairs:
+            raise SystemExit("error: no training images (give --clean and/or --pairs folders)")
+        self.clean = CropSampler([(load_rgb(f, max_side),) for f in train_clean + [c for _, c in pairs]], crop) if (train_clean or pairs) else None
+        self.pairs = CropSampler([(load_rgb(r, max_side), load_rgb(c, max_side)) for r, c in pairs], crop) if pairs else None
+        self.real_fraction = real_fraction if pairs else 0.0
+        self.crop = crop
+        self.counts = {"clean": len(train_clean), "pairs": len(pairs), "validation": len(self.val_files)}
+
+    def batch(self, n: int, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        n_real = int(round(n * self.real_fraction))
+        rainy: List[torch.Tensor] = []
+        clean: List[torch.Tensor] = []
+        if n_real and self.pairs:
+            r, c = self.pairs.sample(n_real, gen)
+            rainy.append(r)
+            clean.append(c)
+        if n - n_real:
+            (c,) = self.clean.sample(n - n_real, gen)
+            level = torch.rand(n - n_real, generator=gen) ** 0.7  # lean towards heavier rain
+            rainy.append(add_rain(c, level, gen))
+            clean.append(c)
+        return torch.cat(rainy), torch.cat(clean)
+
+
+def validation_set(files: Sequence[str], size: int = 256, seed: int = 1234) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fixed rainy/clean validation pairs: a centre crop of each held-out image, rain levels
+    spread from light to heavy, always the same for the same files and seed."""
+    gen = torch.Generator().manual_seed(seed)
+    clean = []
+    for f in files:
+        img = load_rgb(f).float()[None] / 255
+        h, w = img.shape[-2:]
+        s = min(h, w)
+        img = img[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        clean.append(F.interpolate(img, size=(size, size), mode="area"))
+    c = torch.cat(clean)
+    level = torch.linspace(0.1, 1.0, len(files))
+    return add_rain(c, level, gen), c
