@@ -188,13 +188,19 @@ class TrainingData:
         clean_files: List[str] = []
         for d in clean_dirs:
             clean_files += list_images(d)
-        # every `val_every`-th clean image of the first folder is kept out for validation
-        first = list_images(clean_dirs[0]) if clean_dirs else []
-        self.val_files = first[::val_every] if val_every > 0 else []
-        train_clean = [f for f in clean_files if f not in set(self.val_files)]
         pairs: List[Tuple[str, str]] = []
         for d in pair_dirs:
             pairs += paired_files(d)
+        # every `val_every`-th clean image of the first clean folder is kept out for validation;
+        # with no clean folder, every `val_every`-th pair (both its images) is
+        if clean_dirs:
+            first = list_images(clean_dirs[0])
+            self.val_files = first[::val_every] if val_every > 0 else []
+        else:
+            held = pairs[::val_every] if val_every > 0 else []
+            self.val_files = [c for _, c in held]
+            pairs = [p for p in pairs if p not in held]
+        train_clean = [f for f in clean_files if f not in set(self.val_files)]
         if not train_clean and not pairs:
             raise SystemExit("error: no training images (give --clean and/or --pairs folders)")
         self.clean = CropSampler([(load_rgb(f, max_side),) for f in train_clean + [c for _, c in pairs]], crop) if (train_clean or pairs) else None

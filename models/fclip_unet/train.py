@@ -115,7 +115,8 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--lambda-p", type=float, default=1.0, help="weight of the perceptual loss (paper: 1)")
     ap.add_argument("--real-fraction", type=float, default=0.25, help="share of each batch from real pairs")
     ap.add_argument("--val-every", type=int, default=250)
-    ap.add_argument("--val-split", type=int, default=10, help="every N-th image of the first --clean folder is held out")
+    ap.add_argument("--val-split", type=int, default=10,
+                    help="every N-th image of the first --clean folder (or, without one, every N-th pair) is held out")
     ap.add_argument("--clip-weights", help="CLIP RN50 weights: the encoder loads them and is frozen (the paper's setup)")
     ap.add_argument("--vgg-weights", help="torchvision VGG-16 state dict for the perceptual loss")
     ap.add_argument("--seed", type=int, default=0)
@@ -135,7 +136,7 @@ def main(argv: Optional[list] = None) -> int:
 
     data = TrainingData(args.clean, args.pairs, args.crop, val_every=args.val_split, real_fraction=args.real_fraction)
     if not data.val_files:
-        raise SystemExit("error: no validation images: give a --clean folder (every --val-split-th image is held out)")
+        raise SystemExit("error: no validation images: --val-split must be at least 1")
     val_rainy, val_clean = validation_set(data.val_files)
     val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
 

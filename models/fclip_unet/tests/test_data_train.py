@@ -68,6 +68,16 @@ class FoldersTest(unittest.TestCase):
             self.assertTrue(torch.equal(r1, r2), "validation rain is fixed")
 
 
+    def test_pairs_alone_hold_out_whole_pairs(self):
+        with tempfile.TemporaryDirectory() as d:
+            names = [f"{i}.png" for i in range(1, 9)]
+            write_images(os.path.join(d, "rain"), names, seed=1)
+            write_images(os.path.join(d, "norain"), names, seed=2)
+            data = TrainingData([], [d], crop=32, val_every=4)
+            self.assertEqual(data.counts, {"clean": 0, "pairs": 6, "validation": 2})
+            self.assertEqual([os.path.basename(f) for f in data.val_files], ["1.png", "5.png"])
+
+
 class TrainTest(unittest.TestCase):
     def test_trains_checkpoints_and_resumes(self):
         with tempfile.TemporaryDirectory() as d:
