@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { BUILTIN_MODELS, BUILTIN_MULTIPLE, BUILTIN_NAME, buildBuiltinModel } from './builtin-model.js';
 import { modelInputs } from './graph-merge.js';
 import { decodeModel, type ModelProto } from './onnx-proto.js';
+import { ensureImported } from './tfjs/import-model.js';
 
 export interface ModelCard {
   name: string;
@@ -137,7 +138,10 @@ export function resolveModel(spec: string | undefined): ResolvedModel {
   const cardFile = path.join(asDir, 'card.json');
   if (!name.endsWith('.onnx') && existsSync(cardFile)) {
     const card = readCard(cardFile);
-    return fromOnnxFile(path.join(asDir, card.onnx ?? 'model.onnx'), card);
+    const file = path.join(asDir, card.onnx ?? 'model.onnx');
+    // A generated model (the card says what to import) is built on first use.
+    ensureImported(card, asDir, file);
+    return fromOnnxFile(file, card);
   }
 
   if (existsSync(name) && statSync(name).isFile()) {
