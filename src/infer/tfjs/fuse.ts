@@ -126,14 +126,14 @@ function matchLayerNorm(v: View, out: TfNode): TfNode | undefined {
   const sumSq = v.inner(v.withScalar(sqMean, 1 / c) ?? '', 'Sum');
   const square = sumSq && v.inner(sumSq.inputs[0], 'Square');
   if (!sumX || !square || !same(sumX.inputs[0], x) || !same(square.inputs[0], x)) return;
-  const axes = [sumX, sumSq!].map((s) => v.weight(s.inputs[1]));
-  if (!axes.every((a) => a && a.data.length === 1 && a.data[0] === axes[0]!.data[0]) || sumX.attr.keep_dims?.b) return;
-  return {
-    name: out.name,
-    op: FUSED.layerNorm,
-    inputs: [x, gammaRef, beta],
-    attr: { axis: { i: String(axes[0]!.data[0]) }, epsilon: { f: eps } },
+  // Both sums run over the last axis: -1, or the last axis of γ, which broadcasts against x.
+  const last = gamma.shape.length - 1;
+  const lastAxis = (s: TfNode) => {
+    const a = v.weight(s.inputs[1]);
+    return a !== undefined && a.data.length === 1 && (a.data[0] === -1 || a.data[0] === last) && !s.attr.keep_dims?.b;
   };
+  if (!lastAxis(sumX) || !lastAxis(sumSq!)) return;
+  return { name: out.name, op: FUSED.layerNorm, inputs: [x, gammaRef, beta], attr: { epsilon: { f: eps } } };
 }
 
 /** A swap of axis k with the last one, as a permutation. */

@@ -132,7 +132,8 @@ export function parseGraphModel(raw: unknown, groupBytes: (group: number, paths:
 
 /** Reads model.json and its shards from disk (a model.json path, or the folder that holds it). */
 export function readGraphModel(location: string): TfGraphModel {
-  const file = existsSync(location) && statSync(location).isDirectory() ? path.join(location, 'model.json') : location;
+  const isFolder = existsSync(location) ? statSync(location).isDirectory() : !location.endsWith('.json');
+  const file = isFolder ? path.join(location, 'model.json') : location;
   if (!existsSync(file)) throw new UserError(`TensorFlow.js model ${file} is missing`);
   let raw: unknown;
   try {

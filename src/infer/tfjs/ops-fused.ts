@@ -16,27 +16,12 @@ function reshapedConst(ctx: OpContext, i: number, shape: number[]): string {
   return ctx.b.init('w', DataType.FLOAT, shape, c.data as Float32Array);
 }
 
+/** LayerNorm over the last axis (fuse.ts only matches that one). */
 const layerNorm: OpHandler = (ctx) => {
-  const rank = rankOrFail(ctx);
-  const axis = ctx.attrInt('axis');
   const eps = ctx.attr('epsilon')?.f ?? ctx.fail('attribute epsilon is missing');
   const c = ctx.constant(1, 'scale').data.length;
-  if (axis === -1 || axis === rank - 1)
-    return {
-      type: 'float',
-      rank,
-      name: ctx.b.op('LayerNormalization', [ctx.tensor(0), reshapedConst(ctx, 1, [c]), reshapedConst(ctx, 2, [c])], { axis: -1, epsilon: { float: eps } }),
-    };
-  // Another axis: the same arithmetic as the original ops, with the reduced axis kept.
-  const x = ctx.tensor(0);
-  const axes = ctx.b.i64([axis]);
-  const inv = ctx.b.f32([1 / c], []);
-  const mean = ctx.b.op('Mul', [ctx.b.op('ReduceSum', [x, axes], { keepdims: 1 }), inv]);
-  const meanSq = ctx.b.op('Mul', [ctx.b.op('ReduceSum', [ctx.b.op('Mul', [x, x]), axes], { keepdims: 1 }), inv]);
-  const variance = ctx.b.op('Max', [ctx.b.op('Sub', [meanSq, ctx.b.op('Mul', [mean, mean])]), ctx.b.f32([0], [])]);
-  const r = ctx.b.op('Reciprocal', [ctx.b.op('Sqrt', [ctx.b.op('Add', [variance, ctx.b.f32([eps], [])])])]);
-  const y = ctx.b.op('Mul', [ctx.b.op('Sub', [x, mean]), ctx.b.op('Mul', [r, ctx.tensor(1)])]);
-  return { type: 'float', rank, name: ctx.b.op('Add', [y, ctx.tensor(2)]) };
+  const name = ctx.b.op('LayerNormalization', [ctx.tensor(0), reshapedConst(ctx, 1, [c]), reshapedConst(ctx, 2, [c])], { axis: -1, epsilon: { float: eps } });
+  return { type: 'float', rank: ctx.inputs[0].rank, name };
 };
 
 /** y[…, f, …] = Σ_g W[g, f]·x[…, g, …] (+ bias[f]) along `axis`: W on the left of a MatMul. */
