@@ -24,7 +24,7 @@ function writeModel(name: string, spec: GraphSpec = tiny, edit?: (json: Record<s
   const folder = path.join(dir, name);
   mkdirSync(folder, { recursive: true });
   const { json, weightData } = buildModelJson(spec);
-  let shard = new Uint8Array(weightData);
+  let shard: Uint8Array = new Uint8Array(weightData);
   shard = edit?.(json as Record<string, unknown>, shard) ?? shard;
   writeFileSync(path.join(folder, 'model.json'), JSON.stringify(json));
   writeFileSync(path.join(folder, 'group1-shard1of1.bin'), shard);
