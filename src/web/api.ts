@@ -1,0 +1,57 @@
+// What the dashboard reads from GET /api/streams (the server's StreamStatus; only the fields
+// shown here), and the authorised requests it makes.
+import { authHeaders } from './auth.js';
+
+export type ServerState = 'connecting' | 'live' | 'stale' | 'failed' | 'stopped';
+
+export interface StreamView {
+  id: string;
+  state: ServerState;
+  reason: string | null;
+  width: number | null;
+  height: number | null;
+  sourceFps: number | null;
+  model: string | null;
+  ep: string | null;
+  inferWidth: number | null;
+  inferHeight: number | null;
+  fps: number;
+  e2eMs: { p50: number; p95: number } | null;
+  inferenceMs: { p50: number; p95: number } | null;
+  framesProcessed: number;
+  dropped: { behind: number; slow_client: number; encoder_behind: number };
+  reconnects: number;
+  lastFrameAt: string | null;
+  outputs: { ws: string | null };
+}
+
+export class Unauthorized extends Error {
+  constructor() {
+    super('the server needs an access token');
+  }
+}
+
+export async function fetchStreams(token: string | null, signal?: AbortSignal): Promise<StreamView[]> {
+  const res = await fetch('/api/streams', { headers: authHeaders(token), cache: 'no-store', signal });
+  if (res.status === 401) throw new Unauthorized();
+  if (!res.ok) throw new Error(`GET /api/streams: HTTP ${res.status}`);
+  const body = (await res.json()) as { streams: StreamView[] };
+  return body.streams;
+}
+
+export async function fetchSnapshot(id: string, token: string | null): Promise<Blob> {
+  const res = await fetch(`/api/streams/${encodeURIComponent(id)}/snapshot.jpg`, { headers: authHeaders(token), cache: 'no-store' });
+  if (res.status === 401) throw new Unauthorized();
+  if (!res.ok) throw new Error(`no snapshot yet (HTTP ${res.status})`);
+  return res.blob();
+}
+
+/** ws(s)://host/ws/<id>?format=jpeg[&raw=1][&token=…]: browsers cannot set headers on WebSockets. */
+export function frameSocketUrl(base: string, id: string, opts: { raw: boolean; token: string | null }): string {
+  const url = new URL(`/ws/${encodeURIComponent(id)}`, base);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.searchParams.set('format', 'jpeg');
+  if (opts.raw) url.searchParams.set('raw', '1');
+  if (opts.token) url.searchParams.set('token', opts.token);
+  return url.href;
+}

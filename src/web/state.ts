@@ -1,0 +1,39 @@
+// What a card says about its source, and how numbers are written (fixed widths: no jumps).
+import type { ServerState } from './api.js';
+
+export type SourceLabel = 'live' | 'connecting' | 'reconnecting' | 'down';
+
+/** A camera that has sent nothing for this long is called down, not reconnecting (it is still retried). */
+export const DOWN_AFTER_MS = 30_000;
+
+/**
+ * The source state an operator reads: live; connecting (no frame yet); reconnecting (the
+ * camera went away and is being retried: the outputs repeat its last frame); down (failed,
+ * stopped, or gone for longer than DOWN_AFTER_MS).
+ */
+export function sourceLabel(state: ServerState, sinceLastFrameMs: number | null): SourceLabel {
+  if (state === 'live') return 'live';
+  if (state === 'failed' || state === 'stopped') return 'down';
+  if (sinceLastFrameMs !== null && sinceLastFrameMs > DOWN_AFTER_MS) return 'down';
+  if (state === 'stale') return 'reconnecting';
+  return sinceLastFrameMs === null ? 'connecting' : 'reconnecting';
+}
+
+/** "0.4 s", "12 s", "3 min", "2 h": short and the same width for a while. */
+export function formatAgo(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '–';
+  const s = Math.max(0, ms) / 1000;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.floor(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h`;
+}
+
+/** A number with fixed decimals, or a dash when there is none. */
+export function formatNumber(v: number | null | undefined, decimals = 0): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(decimals);
+}
+
+export function totalDrops(d: { behind: number; slow_client: number; encoder_behind: number }): number {
+  return d.behind + d.slow_client + d.encoder_behind;
+}
