@@ -11,6 +11,7 @@ import { parseSize } from './infer/infer-size.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
+import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
 
 function number(name: string) {
@@ -130,6 +131,7 @@ export function buildProgram(): Command {
         }),
     );
   registerEvalCommand(program);
+  registerServeCommand(program);
   registerModelsCommand(program);
   return program;
 }

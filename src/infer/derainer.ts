@@ -54,8 +54,8 @@ export class Derainer {
   private readonly pending = new Map<number, Pending>();
   private readonly spare: ArrayBuffer[] = [];
   private nextId = 0;
-  /** the first frame starts the smoothing state from itself */
-  private resetNext = true;
+  /** lanes whose smoothing state has started; a lane's first frame (or the first after reset) starts it from itself */
+  private readonly started = new Set<number>();
   private failure: Error | null = null;
   private readonly exited: Promise<void>;
 
@@ -92,7 +92,12 @@ export class Derainer {
     return new Derainer(worker, opts, first.ep, first.skipped);
   }
 
-  infer(frame: Frame): Promise<Derained> {
+  /**
+   * Derains one frame. Streams sharing this session pass their own `lane`, so each keeps its own
+   * smoothing state, and may pass their own smoothing strength.
+   */
+  infer(frame: Frame, opts: { lane?: number; smooth?: number } = {}): Promise<Derained> {
+    const lane = opts.lane ?? 0;
     if (this.failure) return Promise.reject(this.failure);
     if (frame.width !== this.opts.width || frame.height !== this.opts.height) {
       return Promise.reject(new Error(`frame is ${frame.width}x${frame.height}, the model was built for ${this.opts.width}x${this.opts.height}`));
@@ -100,12 +105,23 @@ export class Derainer {
     const buf = this.spare.pop() ?? new ArrayBuffer(frame.data.length);
     new Uint8Array(buf).set(frame.data);
     const id = this.nextId++;
-    const msg: ToWorker = { type: 'run', id, frame: buf, smooth: this.opts.smooth, reset: this.resetNext };
-    this.resetNext = false;
+    const msg: ToWorker = { type: 'run', id, frame: buf, smooth: opts.smooth ?? this.opts.smooth, reset: !this.started.has(lane), lane };
+    this.started.add(lane);
     return new Promise<Derained>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, frame });
       this.worker.postMessage(msg, [buf]);
     });
+  }
+
+  /** The lane's next frame restarts its smoothing state (a reconnect or a scene the caller knows changed). */
+  reset(lane = 0): void {
+    this.started.delete(lane);
+  }
+
+  /** Forgets a lane's smoothing state (a stream that left a shared session). */
+  dropLane(lane: number): void {
+    this.started.delete(lane);
+    if (!this.failure) this.worker.postMessage({ type: 'drop-lane', lane } satisfies ToWorker);
   }
 
   private onMessage(msg: FromWorker): void {

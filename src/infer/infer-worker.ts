@@ -25,7 +25,8 @@ async function main() {
   }
   const { session } = opened;
   const { width: W, height: H } = init;
-  let state: ort.Tensor = new ort.Tensor('float32', new Float32Array(3 * W * H), [1, 3, H, W]);
+  const states = new Map<number, ort.Tensor>();
+  const stateOf = (lane: number) => states.get(lane) ?? new ort.Tensor('float32', new Float32Array(3 * W * H), [1, 3, H, W]);
   post({ type: 'ready', ep: opened.ep, skipped: opened.skipped });
 
   const handle = async (msg: ToWorker) => {
@@ -34,17 +35,21 @@ async function main() {
       port.close();
       return;
     }
+    if (msg.type === 'drop-lane') {
+      states.delete(msg.lane);
+      return;
+    }
     try {
       const t0 = performance.now();
       // On a reset the smoothing weight is 0 for this frame, so the state becomes the frame itself.
       const smooth = msg.reset ? 0 : msg.smooth;
       const result = await session.run({
         [FUSED_IO.frame]: new ort.Tensor('uint8', new Uint8Array(msg.frame), [H, W, 3]),
-        [FUSED_IO.state]: state,
+        [FUSED_IO.state]: stateOf(msg.lane),
         [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([smooth]), [1]),
       });
       const ms = performance.now() - t0;
-      state = result[FUSED_IO.stateOut];
+      states.set(msg.lane, result[FUSED_IO.stateOut]);
       const out = ownBuffer(result[FUSED_IO.out].data as Uint8Array);
       post({ type: 'done', id: msg.id, frame: msg.frame, out, ms }, [msg.frame, out]);
     } catch (err) {

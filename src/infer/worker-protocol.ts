@@ -13,7 +13,9 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'run'; id: number; frame: ArrayBuffer; smooth: number; reset: boolean }
+  /** lane: whose smoothing state the frame continues (streams sharing one session each have their own) */
+  | { type: 'run'; id: number; frame: ArrayBuffer; smooth: number; reset: boolean; lane: number }
+  | { type: 'drop-lane'; lane: number }
   | { type: 'close' };
 
 export type FromWorker =

@@ -15,6 +15,8 @@ export interface SourceOptions {
   /** default: block for files and image sequences, drop-oldest for live inputs */
   policy?: RingPolicy;
   onDrop?: (frame: Omit<Frame, 'data'>) => void;
+  /** ffmpeg's input arguments, replacing those derived from the input (live sources set transport, timeouts, lavfi) */
+  inputArgs?: string[];
 }
 
 /** ffconcat list for an image folder: the sorted order is ours, not ffmpeg's glob order. */
@@ -34,7 +36,7 @@ export class FfmpegSource implements Source {
 
   constructor(
     readonly info: InputInfo,
-    opts: SourceOptions = {},
+    private readonly opts: SourceOptions = {},
   ) {
     const policy = opts.policy ?? (info.kind === 'live' ? 'drop-oldest' : 'block');
     this.ring = new FrameRing(opts.slots ?? 4, info.width * info.height * 3, policy, opts.onDrop);
@@ -42,6 +44,7 @@ export class FfmpegSource implements Source {
 
   private inputArgs(): string[] {
     const { info } = this;
+    if (this.opts.inputArgs) return this.opts.inputArgs;
     if (info.kind === 'live') return [...(/^rtsps?:/i.test(info.location) ? ['-rtsp_transport', 'tcp'] : []), '-i', info.location];
     if (info.kind === 'file') return ['-i', info.location];
     this.tmpDir = mkdtempSync(path.join(os.tmpdir(), 'derain-'));

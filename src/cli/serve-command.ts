@@ -1,0 +1,80 @@
+// `derain serve`: the live service. Runs until SIGINT/SIGTERM, then shuts down in order
+// (sources, frames in flight, encoders finished so recordings play, clients) within 5 s.
+import { InvalidArgumentError, type Command } from 'commander';
+import { demoConfig, loadConfig, type ServeConfig } from '../serve/config.js';
+import { stderrLog } from '../serve/log.js';
+import { startServe } from '../serve/serve.js';
+
+interface ServeFlags {
+  config?: string;
+  host?: string;
+  port?: number;
+  rtspPort?: number;
+}
+
+/** Shutdown must be over by then: a process that does not go away in time is ended anyway. */
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+function portNumber(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${name} must be a port number (0-65535)`);
+    return n;
+  };
+}
+
+function withFlags(config: ServeConfig, flags: ServeFlags): ServeConfig {
+  const server = { ...config.server, ...(flags.host ? { host: flags.host } : {}), ...(flags.port !== undefined ? { port: flags.port } : {}) };
+  const rtsp = flags.rtspPort !== undefined && config.rtsp.kind === 'embedded' ? { ...config.rtsp, port: flags.rtspPort } : config.rtsp;
+  return { ...config, server, rtsp };
+}
+
+async function serveCommand(flags: ServeFlags): Promise<void> {
+  const config = withFlags(flags.config ? loadConfig(flags.config) : demoConfig(), flags);
+  const log = stderrLog;
+  const svc = await startServe(config, { log });
+  log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (/healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
+  if (svc.rtsp) log(`derain serve: RTSP ${svc.rtsp.readUrl('<id>')} (RTP over UDP)`);
+  for (const s of config.streams) {
+    const outs = [s.outputs.rtsp && svc.rtsp ? svc.rtsp.readUrl(s.id) : null, s.outputs.ws ? `${svc.httpUrl.replace(/^http/, 'ws')}/ws/${s.id}` : null, s.outputs.record ? `recording to ${s.outputs.record.dir}` : null];
+    log(`stream ${s.id}: ${s.display} -> ${outs.filter(Boolean).join(', ') || 'no outputs'}`);
+  }
+
+  await new Promise<void>((resolve) => {
+    let firstAt = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      // (npx forwards the terminal's Ctrl-C too, so one press can arrive twice: only a later one counts)
+      if (firstAt) {
+        if (Date.now() - firstAt > 500) process.exit(130);
+        return;
+      }
+      firstAt = Date.now();
+      log(`${sig}: shutting down`);
+      const deadline = setTimeout(() => {
+        log('shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      svc.close().then(() => {
+        clearTimeout(deadline);
+        log('stopped');
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  // Everything is closed; should a library still hold a handle, do not wait for it.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 300).unref();
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('live service: cameras in, derained RTSP and WebSocket out, Prometheus metrics, health, snapshots')
+    .option('-c, --config <file>', 'YAML config (default: one demo stream from a built-in synthetic rainy source)')
+    .option('--host <address>', 'HTTP listen address (overrides server.host; default 127.0.0.1)')
+    .option('--port <n>', 'HTTP port (overrides server.port; default 8080)', portNumber('--port'))
+    .option('--rtsp-port <n>', 'port of the embedded RTSP server (overrides rtsp.port; default 8554)', portNumber('--rtsp-port'))
+    .action(serveCommand);
+}

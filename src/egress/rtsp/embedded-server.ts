@@ -1,0 +1,149 @@
+// The RTSP server `serve` starts itself (rtsp-streaming-server): our encoders publish to it on
+// a loopback-only port, readers play rtsp://<host>:<port>/<id>. It carries RTP over UDP only
+// (no TCP interleaving), which is what loopback and LAN readers use.
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Server, Socket } from 'node:net';
+import { Client, RtpUdp, RtspServer } from 'rtsp-streaming-server';
+import { UserError } from '../../errors.js';
+
+export interface EmbeddedRtspOptions {
+  /** where readers connect (the publish side is always 127.0.0.1) */
+  host: string;
+  port: number;
+  rtpPortStart: number;
+  rtpPortCount: number;
+  /** 0: any free port */
+  publishPort?: number;
+  /** which mount paths (without the slash) may be published; default: any */
+  allowPublish?: (path: string) => boolean;
+  onError?: (err: Error) => void;
+}
+
+// The library binds its RTP/RTCP sockets on every interface and misreads Node's EADDRINUSE
+// (it compares errno, a number, with the string). One bind replaces both, so the sockets
+// follow the configured host and a taken port is skipped as the library intends.
+let udpHost = '0.0.0.0';
+function bindUdp(sock: UdpSocket, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(Object.assign(err, { errno: err.code }));
+    sock.once('error', onError);
+    sock.bind(port, udpHost, () => {
+      sock.removeListener('error', onError);
+      resolve();
+    });
+  });
+}
+RtpUdp.prototype.listen = function (this: RtpUdp) {
+  return bindUdp(this.server, this.port);
+};
+(Client.prototype as unknown as { listen: () => Promise<void> }).listen = async function (this: Client) {
+  await bindUdp(this.rtpServer, this.rtpServerPort!);
+  await bindUdp(this.rtcpServer, this.rtcpServerPort!);
+};
+
+function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new UserError(`${what} ${host}:${port} is already in use (set another port in the config)`) : new UserError(`${what} ${host}:${port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.removeListener('error', onError);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+export class EmbeddedRtspServer {
+  private readonly lib: RtspServer;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  publishPort = 0;
+
+  constructor(private readonly opts: EmbeddedRtspOptions) {
+    this.lib = new RtspServer({
+      serverPort: opts.publishPort ?? 0,
+      clientPort: opts.port,
+      rtpPortStart: opts.rtpPortStart,
+      rtpPortCount: opts.rtpPortCount,
+      publishServerHooks: {
+        // A new publisher replaces a stale one (an encoder restarted after it died without
+        // TEARDOWN), instead of being refused while the old mount lingers.
+        checkMount: async (req) => {
+          const path = new URL(req.uri).pathname.replace(/^\/+/, '').split('/streamid=')[0];
+          if (opts.allowPublish && !opts.allowPublish(path)) return false;
+          this.dropMount(path);
+          return true;
+        },
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    udpHost = this.opts.host;
+    const pub = this.lib.PublishServer.server as unknown as Server;
+    const cli = this.lib.ClientServer.server as unknown as Server;
+    for (const s of [pub, cli]) s.on('connection', (sock: Socket) => {
+      this.sockets.add(sock);
+      sock.once('close', () => this.sockets.delete(sock));
+    });
+    this.publishPort = await listen(pub, this.opts.publishPort ?? 0, '127.0.0.1', 'the RTSP publish port');
+    try {
+      this.port = await listen(cli, this.opts.port, this.opts.host, 'rtsp.port');
+    } catch (err) {
+      pub.close();
+      throw err;
+    }
+    // A malformed request makes the library emit 'error' on the server: log it, never crash.
+    const onError = (err: Error) => this.opts.onError?.(err);
+    pub.on('error', onError);
+    cli.on('error', onError);
+  }
+
+  /** Where an encoder publishes stream `id`. */
+  publishUrl(id: string): string {
+    return `rtsp://127.0.0.1:${this.publishPort}/${id}`;
+  }
+
+  /** Where readers play stream `id`. */
+  readUrl(id: string): string {
+    const host = isWildcard(this.opts.host) ? '127.0.0.1' : this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
+    return `rtsp://${host}:${this.port}/${id}`;
+  }
+
+  /** RTSP sessions playing stream `id` now. */
+  readers(id: string): number {
+    let n = 0;
+    for (const wrapper of Object.values(this.lib.ClientServer.clients)) if (wrapper.mount?.path === `/${id}`) n++;
+    return n;
+  }
+
+  /** Forgets a published stream (its encoder stopped): its readers are let go first. */
+  private dropMount(path: string): void {
+    const uri = `rtsp://127.0.0.1/${path}`;
+    if (!this.lib.Mounts.getMount(uri)) return;
+    for (const wrapper of Object.values(this.lib.ClientServer.clients)) {
+      if (wrapper.mount?.path !== `/${path}`) continue;
+      try {
+        wrapper.close();
+      } catch {
+        /* already gone */
+      }
+    }
+    this.lib.Mounts.deleteMount(uri);
+  }
+
+  unpublish(id: string): void {
+    this.dropMount(id);
+  }
+
+  async close(): Promise<void> {
+    for (const path of Object.keys(this.lib.Mounts.mounts)) this.dropMount(path.replace(/^\//, ''));
+    for (const s of this.sockets) s.destroy();
+    const close = (s: Server) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()));
+    await Promise.all([close(this.lib.PublishServer.server as unknown as Server), close(this.lib.ClientServer.server as unknown as Server)]);
+  }
+}

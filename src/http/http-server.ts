@@ -1,0 +1,95 @@
+// The HTTP server of `derain serve` (node:http): the routes of routes.ts, more routes from
+// whoever adds them (the dashboard), and WebSocket upgrades at /ws/<id>?format=rgb24|jpeg
+// (&raw=1: the input frames instead of the derained ones).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { UserError } from '../errors.js';
+import { FORMATS, type WsFormat } from '../egress/ws/frame-header.js';
+import type { StreamDirectory } from './api-types.js';
+import { authorized } from './auth.js';
+import { apiRoutes, sendJson, type Route } from './routes.js';
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  token?: string;
+  directory: StreamDirectory;
+  /** more routes, tried before the API's */
+  routes?: Route[];
+  log?: (msg: string) => void;
+}
+
+export interface HttpService {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  const body = JSON.stringify({ error: text });
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+export async function startHttp(opts: HttpOptions): Promise<HttpService> {
+  const routes = [...(opts.routes ?? []), ...apiRoutes(opts.directory)];
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    let pathMatched = false;
+    for (const r of routes) {
+      const m = r.path.exec(url.pathname);
+      if (!m) continue;
+      pathMatched = true;
+      if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue;
+      if (r.auth && !authorized(req, url, opts.token)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        return sendJson(res, 401, { error: 'a bearer token is required (Authorization: Bearer <token>, or ?token=)' });
+      }
+      return r.handle(req, res, m, url);
+    }
+    sendJson(res, pathMatched ? 405 : 404, { error: pathMatched ? `${req.method} is not allowed here` : `nothing at ${url.pathname}` });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: Error) => {
+      opts.log?.(`HTTP ${req.method} ${req.url?.split('?')[0]}: ${err.message}`);
+      if (!res.headersSent) sendJson(res, 500, { error: err.message });
+      else res.destroy();
+    });
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const m = /^\/ws\/([^/]+)\/?$/.exec(url.pathname);
+    if (!m) return refuseUpgrade(socket, 404, 'Not Found');
+    if (!authorized(req, url, opts.token)) return refuseUpgrade(socket, 401, 'Unauthorized');
+    const format = (url.searchParams.get('format') ?? 'jpeg') as WsFormat;
+    if (!(format in FORMATS)) return refuseUpgrade(socket, 400, 'Bad Request: format must be rgb24 or jpeg');
+    const id = decodeURIComponent(m[1]);
+    if (!opts.directory.get(id)) return refuseUpgrade(socket, 404, 'Not Found');
+    const raw = ['1', 'true', 'yes'].includes(url.searchParams.get('raw') ?? '');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (!opts.directory.acceptWs(id, ws, format, raw)) ws.close(1013, 'stream not ready: no frame yet');
+    });
+  });
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new UserError(`server.port ${opts.port} is already in use on ${opts.host} (set another port)`) : new UserError(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)),
+    );
+    server.listen(opts.port, opts.host, () => resolve((server.address() as { port: number }).port));
+  });
+
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const ws of wss.clients) ws.terminate();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

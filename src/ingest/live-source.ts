@@ -1,0 +1,193 @@
+// A live source that never gives up: an ffmpeg decoder (FfmpegSource) per connection, with
+// connect and stall timeouts, and reconnection with capped exponential back-off and jitter.
+// Frames keep one sequence across reconnections; the first frame of each connection is
+// marked `reset`, so whatever keeps state across frames (temporal smoothing) starts afresh.
+import type { Frame, Source } from '../frame.js';
+import { redactUrl } from '../errors.js';
+import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
+import { FfmpegSource } from './ffmpeg-source.js';
+import { probeLive, type LiveFormat } from './live-probe.js';
+
+export interface LiveFrame extends Frame {
+  /** the first frame of a connection */
+  reset: boolean;
+}
+
+export interface LiveInput {
+  /** for messages: the input with credentials hidden */
+  display: string;
+  /** ffprobe's input arguments; absent when `format` is known (a synthetic source) */
+  probeArgs?: string[];
+  /** ffmpeg's input arguments for decoding */
+  decodeArgs: string[];
+  format?: LiveFormat;
+  /** a frame rate that overrides the one the input declares */
+  fps?: number;
+}
+
+export interface LiveSourceOptions {
+  connectTimeoutMs: number;
+  /** no frame decoded for this long: the decoder is restarted */
+  stallTimeoutMs: number;
+  backoff: BackoffOptions;
+  /** ring slots: one held by the consumer, one with the newest frame, one being decoded */
+  slots?: number;
+}
+
+export type LiveEvent =
+  | { type: 'up' }
+  | { type: 'down'; reason: string; retryInMs: number }
+  | { type: 'reconnecting' }
+  | { type: 'dropped'; count: number }
+  | { type: 'ingested' };
+
+// No input buffering; and no frame-rate estimation when the decoder starts (the probe already
+// knows the rate): measured on a loopback camera, the first frame came 1.6 s after start
+// instead of 3.1 s, which is how long every reconnection would lose.
+const LOW_DELAY = ['-fflags', 'nobuffer', '-fpsprobesize', '0'];
+
+/** ffmpeg input arguments for the kinds of URL a camera can have. */
+export function liveInputArgs(url: string, opts: { transport: 'tcp' | 'udp' }): { probeArgs: string[]; decodeArgs: string[] } {
+  if (/^rtsps?:\/\//i.test(url)) {
+    // Timeouts are ours (the watchdog, the probe's time limit), not ffmpeg's: its socket-timeout
+    // option changed name and meaning between versions (-stimeout in 4.x, -timeout later, where
+    // 4.x's -timeout makes it listen instead), and FFMPEG_PATH may name either.
+    const args = ['-rtsp_transport', opts.transport, '-i', url];
+    return { probeArgs: args, decodeArgs: [...LOW_DELAY, ...args] };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { probeArgs: ['-i', url], decodeArgs: [...LOW_DELAY, '-i', url] };
+  // A file stands in for a camera: looped forever, at its own frame rate.
+  return { probeArgs: ['-i', url], decodeArgs: ['-re', '-stream_loop', '-1', '-i', url] };
+}
+
+export class LiveSource implements Source {
+  private readonly stopper = new AbortController();
+  private current: FfmpegSource | null = null;
+  private format: LiveFormat | null = null;
+  private failures = 0;
+  private attempts = 0;
+  /** the probe just connected: the first decoder is part of that same attempt */
+  private probed = false;
+  private nextSeq = 0;
+  private readonly t0 = Date.now();
+  up = false;
+  /** connection attempts after the first */
+  reconnects = 0;
+  lastError: string | null = null;
+
+  constructor(
+    readonly input: LiveInput,
+    private readonly opts: LiveSourceOptions,
+    private readonly onEvent: (e: LiveEvent) => void = () => {},
+  ) {}
+
+  get stopped(): boolean {
+    return this.stopper.signal.aborted;
+  }
+
+  /** Frames decoded and waiting behind the one the consumer holds. */
+  pending(): number {
+    return this.current?.ring.depth ?? 0;
+  }
+
+  private countAttempt(): void {
+    if (this.probed) this.probed = false;
+    else if (this.attempts++ > 0) {
+      this.reconnects++;
+      this.onEvent({ type: 'reconnecting' });
+    }
+  }
+
+  private async failed(reason: string): Promise<void> {
+    this.up = false;
+    this.lastError = redactUrl(reason);
+    this.failures++;
+    const retryInMs = backoffDelay(this.failures, this.opts.backoff);
+    this.onEvent({ type: 'down', reason: this.lastError, retryInMs });
+    await sleep(retryInMs, this.stopper.signal);
+  }
+
+  /** The input's size and rate: probed, retrying until it answers or the source is stopped (then null). */
+  async open(): Promise<LiveFormat | null> {
+    const { input } = this;
+    if (input.format) this.format = { ...input.format, fps: input.fps ?? input.format.fps };
+    while (!this.format && !this.stopped) {
+      this.countAttempt();
+      try {
+        const f = await probeLive(input.probeArgs!, this.opts.connectTimeoutMs);
+        this.format = { ...f, fps: input.fps ?? f.fps };
+        this.probed = true;
+      } catch (err) {
+        if (!this.stopped) await this.failed(`cannot open ${input.display}: ${(err as Error).message}`);
+      }
+    }
+    return this.format;
+  }
+
+  /** Frames until stop(): each yielded frame's data is valid until the next one is asked for. */
+  async *start(): AsyncGenerator<LiveFrame> {
+    const format = this.format ?? (await this.open());
+    if (!format) return;
+    while (!this.stopped) {
+      this.countAttempt();
+      const src = new FfmpegSource(
+        { kind: 'live', display: this.input.display, location: this.input.display, width: format.width, height: format.height, fps: format.fps, frameCountExact: false },
+        {
+          slots: this.opts.slots ?? 3,
+          policy: 'drop-oldest',
+          inputArgs: this.input.decodeArgs,
+          onDrop: () => {
+            this.onEvent({ type: 'ingested' });
+            this.onEvent({ type: 'dropped', count: 1 });
+          },
+        },
+      );
+      this.current = src;
+      let reason: string | null = null;
+      // The watchdog watches the decoder, not the consumer: a slow consumer is not a dead camera.
+      let seen = 0;
+      let lastProgress = Date.now();
+      const watchdog = setInterval(() => {
+        if (src.framesDecoded !== seen) {
+          seen = src.framesDecoded;
+          lastProgress = Date.now();
+          return;
+        }
+        const limit = seen === 0 ? this.opts.connectTimeoutMs : this.opts.stallTimeoutMs;
+        if (Date.now() - lastProgress > limit) {
+          reason = seen === 0 ? `no frame within ${limit / 1000} s of connecting` : `no frame for ${limit / 1000} s (stalled)`;
+          void src.stop();
+        }
+      }, Math.min(250, this.opts.stallTimeoutMs / 4));
+      let first = true;
+      try {
+        for await (const frame of src.start()) {
+          if (first) {
+            this.up = true;
+            this.failures = 0;
+            this.lastError = null;
+            this.onEvent({ type: 'up' });
+          }
+          this.onEvent({ type: 'ingested' });
+          const seq = this.nextSeq++;
+          yield { ...frame, seq, pts: (frame.capturedAt - this.t0) / 1000, reset: first };
+          first = false;
+        }
+        reason ??= 'the stream ended';
+      } catch (err) {
+        reason ??= (err as Error).message;
+      } finally {
+        clearInterval(watchdog);
+        await src.stop();
+        this.current = null;
+      }
+      if (this.stopped) return;
+      await this.failed(reason);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    await this.current?.stop();
+  }
+}

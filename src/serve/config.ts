@@ -1,0 +1,286 @@
+// The `derain serve` configuration: YAML, ${ENV} substitution, a strict schema, and errors
+// that name the field (`streams[2].url: ...`).
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { UserError, redactUrl } from '../errors.js';
+import { EP_CHOICES, type EpChoice } from '../infer/session.js';
+import type { Size } from '../infer/infer-size.js';
+
+export type Transport = 'tcp' | 'udp';
+
+export interface RecordConfig {
+  dir: string;
+  segmentSeconds: number;
+}
+
+export interface StreamConfig {
+  id: string;
+  /** what ffmpeg opens (may hold credentials: never log it, use `display`) */
+  url: string;
+  display: string;
+  kind: 'rtsp' | 'url' | 'file' | 'demo';
+  /** a synthetic source's size and rate (demo://) */
+  demo?: { width: number; height: number; fps: number };
+  transport: Transport;
+  model?: string;
+  inferSize?: Size;
+  scale?: number;
+  smooth: number;
+  ep: EpChoice;
+  threads?: number;
+  /** overrides the frame rate the camera declares */
+  fps?: number;
+  connectTimeoutMs: number;
+  stallTimeoutMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  outputs: { rtsp: boolean; ws: boolean; record: RecordConfig | null };
+}
+
+export type RtspEgressConfig =
+  | { kind: 'embedded'; host: string; port: number; rtpPortStart: number; rtpPortCount: number }
+  | { kind: 'external'; url: string }
+  | { kind: 'off' };
+
+export interface ServeConfig {
+  /** the config file, or "(built-in demo)" */
+  origin: string;
+  server: { host: string; port: number; token?: string };
+  rtsp: RtspEgressConfig;
+  streams: StreamConfig[];
+}
+
+// Values that came from ${ENV} are strings: numbers and booleans written that way still count.
+const num = () => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number());
+const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+const port = () => num().pipe(z.number().int().min(0).max(65535));
+const size = () => z.string().regex(/^\d+x\d+$/i, 'expected WIDTHxHEIGHT, for example 640x360');
+const seconds = () => num().pipe(z.number().positive());
+
+const recordSchema = z.strictObject({
+  dir: z.string().min(1),
+  segmentSeconds: seconds().optional(),
+});
+
+const outputsSchema = z.strictObject({
+  rtsp: bool().optional(),
+  ws: bool().optional(),
+  record: z.union([recordSchema, z.literal(false)]).optional(),
+});
+
+// Settings a stream may set and `defaults` may set for every stream.
+const settings = {
+  model: z.string().min(1).optional(),
+  inferSize: size().optional(),
+  scale: num().pipe(z.number().gt(0).max(1)).optional(),
+  smooth: num().pipe(z.number().min(0).max(1)).optional(),
+  ep: z.enum(EP_CHOICES as [EpChoice, ...EpChoice[]]).optional(),
+  threads: num().pipe(z.number().int().min(1)).optional(),
+  transport: z.enum(['tcp', 'udp']).optional(),
+  fps: num().pipe(z.number().positive().max(240)).optional(),
+  connectTimeout: seconds().optional(),
+  stallTimeout: seconds().optional(),
+  backoffInitial: seconds().optional(),
+  backoffMax: seconds().optional(),
+  outputs: outputsSchema.optional(),
+};
+
+const streamSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'use 1-64 letters, digits, "-" or "_" (it becomes a URL path and a metric label)'),
+  url: z.string().min(1),
+  ...settings,
+});
+
+const configSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        host: z.string().min(1).optional(),
+        port: port().optional(),
+        token: z.string().min(1, 'empty: remove the field to run without a token').optional(),
+      })
+      .optional(),
+    rtsp: z
+      .strictObject({
+        enabled: bool().optional(),
+        host: z.string().min(1).optional(),
+        port: port().optional(),
+        rtpPortStart: port().optional(),
+        rtpPortCount: num().pipe(z.number().int().min(2).max(20000)).optional(),
+        publishUrl: z.string().regex(/^rtsps?:\/\//i, 'expected an rtsp:// URL of an external RTSP server').optional(),
+      })
+      .optional(),
+    defaults: z.strictObject(settings).optional(),
+    streams: z.array(streamSchema).min(1, 'at least one stream is needed'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.streams.forEach((s, i) => {
+      const first = seen.get(s.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['streams', i, 'id'], message: `duplicate stream id "${s.id}" (also streams[${first}].id)` });
+      else seen.set(s.id, i);
+    });
+  });
+
+type RawConfig = z.infer<typeof configSchema>;
+type RawSettings = NonNullable<RawConfig['defaults']>;
+
+export function fieldPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const k of p) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
+  return out;
+}
+
+/** Replaces ${NAME} and ${NAME:-default} in every string, so secrets stay in the environment. */
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, at: PropertyKey[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      throw new UserError(`${fieldPath(at) || 'config'}: environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...at, i]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...at, k])]));
+  }
+  return value;
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => `${fieldPath([...issue.path, k])}: unknown field`).join('; ');
+  }
+  const where = fieldPath(issue.path) || 'config';
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}: missing (required)`;
+  return `${where}: ${issue.message}`;
+}
+
+const DEMO_DEFAULT = { width: 640, height: 360, fps: 25 };
+
+function parseDemo(url: string, where: string): { width: number; height: number; fps: number } {
+  const u = new URL(url);
+  if (u.hostname !== 'rain') throw new UserError(`${where}: the built-in source is demo://rain (optionally ?size=640x360&fps=25)`);
+  const out = { ...DEMO_DEFAULT };
+  for (const [k, v] of u.searchParams) {
+    if (k === 'size' && /^\d+x\d+$/.test(v)) {
+      const [w, h] = v.split('x').map(Number);
+      if (w < 16 || h < 16 || w % 2 || h % 2) throw new UserError(`${where}: demo size ${v} must be even and at least 16x16`);
+      Object.assign(out, { width: w, height: h });
+    } else if (k === 'fps' && Number(v) > 0 && Number(v) <= 60) out.fps = Number(v);
+    else throw new UserError(`${where}: unknown or invalid demo parameter ${k}=${v} (size=WxH, fps=1..60)`);
+  }
+  return out;
+}
+
+function parseSizeField(text: string | undefined): Size | undefined {
+  if (!text) return undefined;
+  const [w, h] = text.toLowerCase().split('x').map(Number);
+  return { width: w, height: h };
+}
+
+function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings, i: number, baseDir: string): StreamConfig {
+  const s = { ...defaults, ...raw, outputs: { ...defaults.outputs, ...raw.outputs } };
+  const where = `streams[${i}].url`;
+  let kind: StreamConfig['kind'];
+  let url = raw.url;
+  let demo: StreamConfig['demo'];
+  if (/^demo:/i.test(url)) {
+    kind = 'demo';
+    demo = parseDemo(url, where);
+  } else if (/^rtsps?:\/\//i.test(url)) kind = 'rtsp';
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) kind = 'url';
+  else {
+    kind = 'file';
+    url = path.resolve(baseDir, url);
+    if (!existsSync(url)) throw new UserError(`${where}: file not found: ${url}`);
+  }
+  const record = s.outputs.record ? { dir: path.resolve(baseDir, s.outputs.record.dir), segmentSeconds: s.outputs.record.segmentSeconds ?? 300 } : null;
+  if (record && !existsSync(record.dir)) throw new UserError(`streams[${i}].outputs.record.dir: folder not found: ${record.dir}`);
+  const model = s.model && existsSync(path.resolve(baseDir, s.model)) ? path.resolve(baseDir, s.model) : s.model;
+  if (s.inferSize && s.scale !== undefined) throw new UserError(`streams[${i}]: set inferSize or scale, not both`);
+  const initialMs = (s.backoffInitial ?? 0.5) * 1000;
+  const maxMs = (s.backoffMax ?? 30) * 1000;
+  if (maxMs < initialMs) throw new UserError(`streams[${i}].backoffMax: must be at least backoffInitial`);
+  return {
+    id: raw.id,
+    url,
+    display: redactUrl(raw.url),
+    kind,
+    demo,
+    transport: s.transport ?? 'tcp',
+    model,
+    inferSize: parseSizeField(s.inferSize),
+    scale: s.scale,
+    smooth: s.smooth ?? 0.6,
+    ep: s.ep ?? 'auto',
+    threads: s.threads,
+    fps: s.fps,
+    connectTimeoutMs: (s.connectTimeout ?? 10) * 1000,
+    stallTimeoutMs: (s.stallTimeout ?? 5) * 1000,
+    backoff: { initialMs, maxMs },
+    outputs: { rtsp: s.outputs.rtsp ?? true, ws: s.outputs.ws ?? true, record },
+  };
+}
+
+/** Validates an already-parsed config object (after ${ENV} substitution). */
+export function resolveConfig(input: unknown, origin: string, baseDir: string): ServeConfig {
+  const parsed = configSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map(issueText);
+    const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
+    throw new UserError(`${origin}: ${issues.slice(0, 3).join('; ')}${more}`);
+  }
+  const raw = parsed.data;
+  const at = (e: unknown) => (e instanceof UserError ? new UserError(`${origin}: ${e.message}`) : e);
+  let streams: StreamConfig[];
+  try {
+    streams = raw.streams.map((s, i) => resolveStream(s, raw.defaults ?? {}, i, baseDir));
+  } catch (e) {
+    throw at(e);
+  }
+  const r = raw.rtsp ?? {};
+  let rtsp: RtspEgressConfig;
+  if (r.enabled === false) rtsp = { kind: 'off' };
+  else if (r.publishUrl) rtsp = { kind: 'external', url: r.publishUrl.replace(/\/+$/, '') };
+  else {
+    const rtpPortCount = r.rtpPortCount ?? 1000;
+    if (rtpPortCount % 2) throw new UserError(`${origin}: rtsp.rtpPortCount: must be even (RTP and RTCP ports come in pairs)`);
+    const rtpPortStart = r.rtpPortStart ?? 30000;
+    if (rtpPortStart % 2 || rtpPortStart === 0) throw new UserError(`${origin}: rtsp.rtpPortStart: must be an even port number`);
+    rtsp = { kind: 'embedded', host: r.host ?? '127.0.0.1', port: r.port ?? 8554, rtpPortStart, rtpPortCount };
+  }
+  return {
+    origin,
+    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080, token: raw.server?.token },
+    rtsp,
+    streams,
+  };
+}
+
+/** Reads, substitutes and validates a config file. */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  if (!existsSync(file)) throw new UserError(`config file not found: ${file}`);
+  const text = readFileSync(file, 'utf8');
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e.linePos?.[0];
+    const first = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw new UserError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${first}`);
+  }
+  let data: unknown;
+  try {
+    data = substituteEnv(doc.toJS(), env);
+  } catch (e) {
+    throw e instanceof UserError ? new UserError(`${file}: ${e.message}`) : e;
+  }
+  return resolveConfig(data, file, path.dirname(path.resolve(file)));
+}
+
+/** `derain serve` without a config: one stream from the built-in synthetic rainy source. */
+export function demoConfig(): ServeConfig {
+  return resolveConfig({ streams: [{ id: 'demo', url: 'demo://rain' }] }, '(built-in demo)', process.cwd());
+}

@@ -1,0 +1,72 @@
+// Prometheus metrics of `derain serve`, named as in ARCHITECTURE.md. Each server has its own
+// registry (several can run in one process, as in the tests).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type DropReason =
+  /** inference fell behind a live source: the oldest waiting frame gave way */
+  | 'behind'
+  /** a WebSocket client read too slowly: its queue was full */
+  | 'slow_client'
+  /** an encoder (RTSP, recording, JPEG) fell behind: the frame skipped it */
+  | 'encoder_behind';
+
+/** What the gauges read at scrape time. */
+export interface GaugeSource {
+  ringDepth(stream: string): number;
+  sinkClients(stream: string): Record<string, number>;
+  streamIds(): string[];
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.25, 0.5, 1, 2, 5];
+
+export class ServeMetrics {
+  readonly registry = new Registry();
+  readonly framesIngested: Counter<'stream'>;
+  readonly framesProcessed: Counter<'stream'>;
+  readonly framesDropped: Counter<'stream' | 'reason'>;
+  readonly inference: Histogram<'stream' | 'model' | 'ep'>;
+  readonly e2eLatency: Histogram<'stream'>;
+  readonly sourceUp: Gauge<'stream'>;
+  readonly reconnects: Counter<'stream'>;
+
+  constructor(gauges: GaugeSource) {
+    const registers = [this.registry];
+    this.framesIngested = new Counter({ name: 'derain_frames_ingested_total', help: 'Frames decoded from the source', labelNames: ['stream'], registers });
+    this.framesProcessed = new Counter({ name: 'derain_frames_processed_total', help: 'Frames derained and handed to the outputs', labelNames: ['stream'], registers });
+    this.framesDropped = new Counter({ name: 'derain_frames_dropped_total', help: 'Frames dropped, by reason (behind, slow_client, encoder_behind)', labelNames: ['stream', 'reason'], registers });
+    this.inference = new Histogram({ name: 'derain_inference_seconds', help: 'Inference time of one frame', labelNames: ['stream', 'model', 'ep'], buckets: LATENCY_BUCKETS, registers });
+    this.e2eLatency = new Histogram({ name: 'derain_e2e_latency_seconds', help: 'From decoding a frame to handing it to the outputs', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers });
+    this.sourceUp = new Gauge({ name: 'derain_source_up', help: '1 while the source delivers frames', labelNames: ['stream'], registers });
+    this.reconnects = new Counter({ name: 'derain_source_reconnects_total', help: 'Connection attempts to the source after the first', labelNames: ['stream'], registers });
+    new Gauge({
+      name: 'derain_ring_depth',
+      help: 'Decoded frames waiting for inference',
+      labelNames: ['stream'],
+      registers,
+      collect() {
+        this.reset();
+        for (const id of gauges.streamIds()) this.set({ stream: id }, gauges.ringDepth(id));
+      },
+    });
+    new Gauge({
+      name: 'derain_sink_clients',
+      help: 'Clients reading an output (ws: WebSocket clients, rtsp: RTSP readers of the embedded server)',
+      labelNames: ['stream', 'sink'],
+      registers,
+      collect() {
+        this.reset();
+        for (const id of gauges.streamIds()) for (const [sink, n] of Object.entries(gauges.sinkClients(id))) this.set({ stream: id, sink }, n);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Every series of a stream exists from the start, at zero. */
+  addStream(id: string): void {
+    this.framesIngested.inc({ stream: id }, 0);
+    this.framesProcessed.inc({ stream: id }, 0);
+    for (const reason of ['behind', 'slow_client', 'encoder_behind'] satisfies DropReason[]) this.framesDropped.inc({ stream: id, reason }, 0);
+    this.reconnects.inc({ stream: id }, 0);
+    this.sourceUp.set({ stream: id }, 0);
+  }
+}

@@ -1,0 +1,183 @@
+// One inference session per model and size, shared by every stream that uses it.
+//
+// Fairness: a session runs at most `inFlight` frames at a time. A stream asks for a turn
+// before it hands a frame over, and asks again only after that; turns are granted in the
+// order they were asked for, so with N streams waiting each gets one frame in N: a fast
+// camera cannot starve a slow one, and the queue in front of the worker never grows.
+//
+// Live streams default to one frame in flight, not the two of file runs: a second frame
+// handed over while the first runs waits a whole inference in the worker's queue, while the
+// frame taken when the worker frees up is the newest the camera sent. Latency is what a
+// live output is judged by; the bench's live section measures both.
+import { UserError } from '../errors.js';
+import { Derainer, DerainerError, type Derained } from '../infer/derainer.js';
+import { prepareModel } from '../infer/prepare-model.js';
+import type { EpChoice } from '../infer/session.js';
+import type { Size } from '../infer/infer-size.js';
+import type { Frame } from '../frame.js';
+
+export interface SessionSpec {
+  model?: string;
+  width: number;
+  height: number;
+  inferSize?: Size;
+  scale?: number;
+  ep: EpChoice;
+  threads?: number;
+}
+
+export interface SessionInfo {
+  model: string;
+  ep: string;
+  infer: Size;
+}
+
+export const LIVE_IN_FLIGHT = 1;
+
+export class SharedSession {
+  private inflight = 0;
+  private readonly waiting: { lane: number; grant: (ok: boolean) => void }[] = [];
+  private nextLane = 1;
+  lanes = 0;
+
+  constructor(
+    readonly derainer: Derainer,
+    readonly info: SessionInfo,
+    private readonly maxInFlight: number,
+  ) {}
+
+  newLane(smooth: number, onRelease: () => void): Lane {
+    this.lanes++;
+    return new Lane(this, this.nextLane++, smooth, onRelease);
+  }
+
+  turn(lane: number): Promise<boolean> {
+    if (this.inflight < this.maxInFlight && this.waiting.length === 0) {
+      this.inflight++;
+      return Promise.resolve(true);
+    }
+    return new Promise((grant) => this.waiting.push({ lane, grant }));
+  }
+
+  /** A lane that stops while waiting gives its place up. */
+  cancel(lane: number): void {
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      if (this.waiting[i].lane === lane) this.waiting.splice(i, 1)[0].grant(false);
+    }
+  }
+
+  run(frame: Frame, lane: number, smooth: number): Promise<Derained> {
+    return this.derainer.infer(frame, { lane, smooth }).finally(() => {
+      this.inflight--;
+      const next = this.waiting.shift();
+      if (next) {
+        this.inflight++;
+        next.grant(true);
+      }
+    });
+  }
+}
+
+/** One stream's place in a shared session: its own smoothing state and its turns. */
+export class Lane {
+  private released = false;
+
+  constructor(
+    readonly session: SharedSession,
+    readonly id: number,
+    readonly smooth: number,
+    private readonly onRelease: () => void,
+  ) {}
+
+  get info(): SessionInfo {
+    return this.session.info;
+  }
+
+  /** Waits until the session can take a frame from this stream; false when the lane was released meanwhile. */
+  turn(): Promise<boolean> {
+    return this.released ? Promise.resolve(false) : this.session.turn(this.id);
+  }
+
+  /** Hands a frame over (after a granted turn); its data is copied before this returns. */
+  infer(frame: Frame): Promise<Derained> {
+    return this.session.run(frame, this.id, this.smooth);
+  }
+
+  /** The next frame restarts the smoothing state (the camera reconnected). */
+  reset(): void {
+    this.session.derainer.reset(this.id);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.session.cancel(this.id);
+    this.session.derainer.dropLane(this.id);
+    this.onRelease();
+  }
+}
+
+interface Entry {
+  session: Promise<SharedSession>;
+  refs: number;
+}
+
+export class SessionPool {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly inFlight = LIVE_IN_FLIGHT) {}
+
+  /** Sessions open now (for the API and tests). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  static key(spec: SessionSpec): string {
+    const infer = spec.inferSize ? `${spec.inferSize.width}x${spec.inferSize.height}` : spec.scale !== undefined ? `s${spec.scale}` : 'card';
+    return [spec.model ?? '(default)', `${spec.width}x${spec.height}`, infer, spec.ep, spec.threads ?? ''].join('|');
+  }
+
+  private async open(spec: SessionSpec): Promise<SharedSession> {
+    const model = prepareModel(spec.model, { width: spec.width, height: spec.height }, { inferSize: spec.inferSize, scale: spec.scale });
+    let derainer: Derainer;
+    try {
+      derainer = await Derainer.open({ model: model.fused, width: spec.width, height: spec.height, ep: spec.ep, threads: spec.threads, smooth: 0 });
+    } catch (err) {
+      if (err instanceof DerainerError && err.epUnavailable) throw new UserError(`execution provider ${spec.ep} is not available: ${err.message}`);
+      throw new UserError(`model ${model.card.name} cannot be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
+    }
+    return new SharedSession(derainer, { model: model.card.name, ep: derainer.ep, infer: model.infer }, this.inFlight);
+  }
+
+  /** A lane in the session for this spec, opening the session if no stream uses it yet. */
+  async acquire(spec: SessionSpec, smooth: number): Promise<Lane> {
+    const key = SessionPool.key(spec);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { session: this.open(spec), refs: 0 };
+      this.entries.set(key, entry);
+    }
+    entry.refs++;
+    let session: SharedSession;
+    try {
+      session = await entry.session;
+    } catch (err) {
+      if (--entry.refs === 0 && this.entries.get(key) === entry) this.entries.delete(key);
+      throw err;
+    }
+    const e = entry;
+    return session.newLane(smooth, () => {
+      session.lanes--;
+      if (--e.refs === 0 && this.entries.get(key) === e) {
+        this.entries.delete(key);
+        void session.derainer.close();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.allSettled(all.map(async (e) => (await e.session).derainer.close()));
+  }
+}
