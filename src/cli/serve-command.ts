@@ -4,6 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { demoConfig, loadConfig, type ServeConfig } from '../serve/config.js';
 import { stderrLog } from '../serve/log.js';
 import { startServe } from '../serve/serve.js';
+import { dashboardRoutes } from '../http/dashboard.js';
 
 interface ServeFlags {
   config?: string;
@@ -32,8 +33,8 @@ function withFlags(config: ServeConfig, flags: ServeFlags): ServeConfig {
 async function serveCommand(flags: ServeFlags): Promise<void> {
   const config = withFlags(flags.config ? loadConfig(flags.config) : demoConfig(), flags);
   const log = stderrLog;
-  const svc = await startServe(config, { log });
-  log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (/healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
+  const svc = await startServe(config, { log, routes: dashboardRoutes() });
+  log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (dashboard at /, /healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
   if (svc.rtsp) log(`derain serve: RTSP ${svc.rtsp.readUrl('<id>')} (RTP over UDP)`);
   for (const s of config.streams) {
     const outs = [s.outputs.rtsp && svc.rtsp ? svc.rtsp.readUrl(s.id) : null, s.outputs.ws ? `${svc.httpUrl.replace(/^http/, 'ws')}/ws/${s.id}` : null, s.outputs.record ? `recording to ${s.outputs.record.dir}` : null];
