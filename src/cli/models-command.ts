@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { BUILTIN_MODELS } from '../infer/builtin-model.js';
 import { defaultModelName } from '../infer/default-model.js';
 import { MODELS_DIR, readCard, resolveModel, type ModelCard } from '../infer/model-card.js';
+import { measureSpeed } from '../infer/model-speed.js';
 import { importSource, importSpecOf, importTfjsModel } from '../infer/tfjs/import-model.js';
 
 export interface ModelEntry {
@@ -95,4 +96,23 @@ export function registerModelsCommand(program: Command): void {
     .description('build a generated model (its ONNX file) from the TensorFlow.js model its card names, e.g. maxim-derain')
     .argument('<name>', 'model name under models/, or a folder with card.json')
     .action(importByName);
+  models
+    .command('speed')
+    .description("time a model as derain run runs it on a 640x360 frame (its card's inference size, CPU): ms per frame and GFLOP per frame")
+    .argument('<name>', 'model name, folder with card.json, or ONNX file')
+    .option('--frames <n>', 'timed frames, after one warm-up', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UserError('--frames must be a positive integer');
+      return n;
+    }, 3)
+    .option('--threads <n>', 'onnxruntime threads (default: all cores)', (v) => Number(v))
+    .action(async (name: string, flags: { frames: number; threads?: number }, cmd: Command) => {
+      const r = await measureSpeed(name, { frames: flags.frames, threads: flags.threads });
+      // (--json belongs to `derain models` too; commander hands it to the parent)
+      process.stdout.write(
+        cmd.optsWithGlobals().json
+          ? `${JSON.stringify(r)}\n`
+          : `${r.model}: ${r.msPerFrame} ms/frame (median of ${r.msEach.length}: ${r.msEach.join(', ')}), ${r.gflopPerFrame} GFLOP/frame, ${r.width}x${r.height} at ${r.inferWidth}x${r.inferHeight} on ${r.ep} with ${r.threads} threads\n`,
+      );
+    });
 }

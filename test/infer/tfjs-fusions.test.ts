@@ -103,7 +103,19 @@ const resize: GraphSpec = {
   outputs: ['y'],
 };
 
+const leakyRelu: GraphSpec = {
+  inputs: { x: t('float32', [2, 3, 4, 5], Float32Array.from({ length: 120 }, (_, i) => (i % 7) - 3 + (i % 3) * 0.25)) },
+  consts: { zero: t('float32', [], [0]), alpha: t('float32', [], [0.2]) },
+  nodes: [
+    { name: 'ge', op: 'GreaterEqual', inputs: ['x', 'zero'], attr: F },
+    { name: 'm', op: 'Mul', inputs: ['alpha', 'x'], attr: F },
+    { name: 'y', op: 'SelectV2', inputs: ['ge', 'x', 'm'], attr: F },
+  ],
+  outputs: ['y'],
+};
+
 const CASES: [string, GraphSpec, (ops: string[]) => void][] = [
+  ['leaky ReLU (where x >= 0) becomes one LeakyRelu', leakyRelu, (ops) => assert.deepEqual(ops, ['LeakyRelu', 'Identity'])],
   ['GELU (tanh approximation) becomes one Gelu', gelu, (ops) => assert.deepEqual(ops, ['Gelu', 'Identity'])],
   ['LayerNorm becomes one LayerNormalization', layerNorm, (ops) => assert.deepEqual(ops.filter((o) => o !== 'Identity'), ['LayerNormalization'])],
   ['Dense along axis 1 (swapaxes 1↔3) needs no Transpose', denseOnAxis([0, 3, 2, 1], [1, 6, 4, 5], 6, 6), (ops) => assert.ok(!ops.includes('Transpose'), ops.join())],

@@ -18,9 +18,10 @@ test('the import takes and returns NCHW RGB of any size, and runs every pattern 
   const out = model.graph!.output![0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
   assert.deepEqual(out, ['batch', 3, 'height', 'width']);
   const count = (op: string) => model.graph!.node!.filter((n) => n.opType === op).length;
-  // MAXIM-2S: 152 GELUs, 240 LayerNorms, 112 gating Dense layers along an axis, 24 resizes (see fuse.ts).
+  // MAXIM-2S: 152 GELUs, 240 LayerNorms, 24 leaky ReLUs, 112 gating Dense layers along an axis, 24 resizes (see fuse.ts).
   assert.equal(count('Gelu'), 152);
   assert.equal(count('LayerNormalization'), 240);
+  assert.equal(count('LeakyRelu'), 24);
   assert.equal(count('Einsum'), 0);
   assert.equal(count('Conv') + count('ConvTranspose'), 70 + 12, '3x3 and strided convolutions stay Conv; 1x1 ones became MatMul');
 });

@@ -9,6 +9,7 @@ export const FUSED = {
   layerNorm: '_FusedLayerNorm',
   denseOnAxis: '_FusedDenseOnAxis',
   resize: '_FusedSeparableResize',
+  leakyRelu: '_FusedLeakyRelu',
 } as const;
 
 const base = (ref: string) => ref.replace(/:0$/, '');
@@ -181,7 +182,17 @@ function matchResize(v: View, out: TfNode): TfNode | undefined {
   return { name: out.name, op: FUSED.resize, inputs: [e1.inputs[1], e1.inputs[0], e2!.inputs[1]], attr: {} };
 }
 
-const MATCHERS = [matchGelu, matchLayerNorm, matchDenseOnAxis, matchResize];
+/** where(x >= 0, x, α·x): jax.nn.leaky_relu. As one op, onnxruntime folds it into the convolution before it. */
+function matchLeakyRelu(v: View, out: TfNode): TfNode | undefined {
+  if (out.op !== 'SelectV2') return;
+  const [condRef, x, scaledRef] = out.inputs;
+  const cond = v.inner(condRef, 'GreaterEqual');
+  const scaled = v.split(v.inner(scaledRef, 'Mul'), (r) => v.scalar(r));
+  if (!cond || !scaled || !same(cond.inputs[0], x) || v.scalar(cond.inputs[1]) !== 0 || !same(scaled[1], x)) return;
+  return { name: out.name, op: FUSED.leakyRelu, inputs: [x], attr: { alpha: { f: scaled[0] } } };
+}
+
+const MATCHERS = [matchGelu, matchLayerNorm, matchDenseOnAxis, matchResize, matchLeakyRelu];
 
 /** The model with every recognized subgraph replaced by its fused node (same name, so consumers are unchanged). */
 export function fusePatterns(model: TfGraphModel): TfGraphModel {

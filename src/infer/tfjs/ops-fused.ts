@@ -67,4 +67,9 @@ export const FUSED_OPS: Record<string, OpHandler> = {
   [FUSED.layerNorm]: layerNorm,
   [FUSED.denseOnAxis]: denseOnAxis,
   [FUSED.resize]: separableResize,
+  [FUSED.leakyRelu]: (ctx) => ({
+    type: 'float',
+    rank: ctx.inputs[0].rank,
+    name: ctx.b.op('LeakyRelu', [ctx.tensor(0)], { alpha: { float: ctx.attr('alpha')?.f ?? ctx.fail('attribute alpha is missing') } }),
+  }),
 };

@@ -1,0 +1,113 @@
+// Speed of a model as `derain run` runs it: the fused graph for a 640x360 frame at the card's
+// inference size, ms per frame (median) and GFLOP per frame. The multiply-adds are counted from
+// the shapes onnxruntime's profiler records in one run: unlike flops.ts, which keeps every
+// intermediate tensor of the run, this fits in memory for a model as large as MAXIM.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { FUSED_IO } from './fused-graph.js';
+import { prepareModel } from './prepare-model.js';
+import { openSession } from './session.js';
+
+export interface SpeedOptions {
+  width?: number;
+  height?: number;
+  /** timed frames after one warm-up frame */
+  frames?: number;
+  threads?: number;
+}
+
+export interface SpeedResult {
+  model: string;
+  width: number;
+  height: number;
+  inferWidth: number;
+  inferHeight: number;
+  ep: string;
+  threads: number;
+  msPerFrame: number;
+  msEach: number[];
+  gflopPerFrame: number;
+}
+
+function feeds(width: number, height: number): Record<string, ort.Tensor> {
+  // Content does not change the work; a ramp keeps the values ordinary.
+  const frame = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7) % 251);
+  return {
+    [FUSED_IO.frame]: new ort.Tensor('uint8', frame, [height, width, 3]),
+    [FUSED_IO.state]: new ort.Tensor('float32', new Float32Array(3 * width * height), [1, 3, height, width]),
+    [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([0.6]), [1]),
+  };
+}
+
+interface ProfileEvent {
+  cat?: string;
+  name?: string;
+  args?: { op_name?: string; input_type_shape?: Record<string, number[]>[]; output_type_shape?: Record<string, number[]>[] };
+}
+
+/** Multiply-adds (×2) of the convolutions and matrix products of one profiled run. */
+export function flopsFromProfile(events: ProfileEvent[]): number {
+  const prod = (a: number[]) => a.reduce((x, y) => x * y, 1);
+  let flops = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args) continue;
+    const [a, b] = (e.args.input_type_shape ?? []).map((s) => Object.values(s)[0] ?? []);
+    const out = Object.values(e.args.output_type_shape?.[0] ?? {})[0] ?? [];
+    const op = e.args.op_name;
+    if (op === 'Conv') flops += 2 * prod(out) * (b[1] ?? 0) * prod(b.slice(2));
+    else if (op === 'ConvTranspose') flops += 2 * prod(a) * (b[1] ?? 0) * prod(b.slice(2));
+    else if (op === 'MatMul' || op === 'Gemm') flops += 2 * prod(out) * (a[a.length - 1] ?? 0);
+  }
+  return flops;
+}
+
+async function countFlopsByProfile(fused: Uint8Array, width: number, height: number): Promise<number> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'derain-profile-'));
+  try {
+    // 'basic' keeps Conv and MatMul as themselves (no blocked layouts or fused kernels to decode).
+    const session = await ort.InferenceSession.create(fused, { graphOptimizationLevel: 'basic', enableProfiling: true, profileFilePrefix: path.join(dir, 'run') });
+    await session.run(feeds(width, height));
+    session.endProfiling();
+    await session.release();
+    const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+    if (!file) throw new Error('onnxruntime wrote no profile');
+    return flopsFromProfile(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function measureSpeed(model: string, opts: SpeedOptions = {}): Promise<SpeedResult> {
+  const width = opts.width ?? 640;
+  const height = opts.height ?? 360;
+  const prepared = prepareModel(model, { width, height }, {});
+  const { session, ep } = await openSession(prepared.fused, { ep: 'cpu', threads: opts.threads });
+  const input = feeds(width, height);
+  const msEach: number[] = [];
+  try {
+    await session.run(input);
+    for (let i = 0; i < (opts.frames ?? 3); i++) {
+      const t = performance.now();
+      await session.run(input);
+      msEach.push(performance.now() - t);
+    }
+  } finally {
+    await session.release();
+  }
+  const sorted = [...msEach].sort((x, y) => x - y);
+  const flops = await countFlopsByProfile(prepared.fused, width, height);
+  return {
+    model: prepared.card.name,
+    width,
+    height,
+    inferWidth: prepared.infer.width,
+    inferHeight: prepared.infer.height,
+    ep,
+    threads: opts.threads ?? os.availableParallelism(),
+    msPerFrame: Math.round(sorted[Math.floor(sorted.length / 2)] * 10) / 10,
+    msEach: msEach.map((m) => Math.round(m * 10) / 10),
+    gflopPerFrame: Math.round(flops / 1e7) / 100,
+  };
+}
