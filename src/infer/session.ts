@@ -25,6 +25,11 @@ function providerInstalled(ep: Ep): boolean {
   return existsSync(path.join(dir, lib));
 }
 
+/** Whether this install can run on a GPU at all (onnxruntime-node installed with its CUDA providers). */
+export function gpuProvidersInstalled(): boolean {
+  return providerInstalled('cuda') || providerInstalled('tensorrt');
+}
+
 export interface OpenedSession {
   session: ort.InferenceSession;
   ep: Ep;
