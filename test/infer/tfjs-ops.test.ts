@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { attr, parity, randi, randn, t, type GraphSpec, type Tensor } from './tfjs-harness.ts';
 import { ROOT } from '../helpers.ts';
+import { SUPPORTED_OPS } from '../../src/infer/tfjs/convert.ts';
 
 const F = { T: attr.type('float32') };
 const I = { T: attr.type('int32') };
@@ -102,6 +103,31 @@ export const CASES: Record<string, GraphSpec> = {
   'Identity float': unary('Identity', randn([4, 5])),
   'Cast int to float': unary('Cast', randi([6], -9, 9), { SrcT: attr.type('int32'), DstT: attr.type('float32'), Truncate: attr.b(false) }),
   'Cast float to int (truncates)': unary('Cast', randn([12], -5, 5), { SrcT: attr.type('float32'), DstT: attr.type('int32'), Truncate: attr.b(false) }),
+
+  // Not in the MAXIM graph, but common and supported: checked the same way.
+  'Add float': binary('Add', randn([2, 3]), randn([3])),
+  'Div float': binary('Div', randn([2, 3]), randn([3], 0.5, 2)),
+  'Div int (floors, as TensorFlow.js does)': binary('Div', randi([8], -20, 20), nonzero([8])),
+  'Pow float': binary('Pow', randn([2, 3], 0.1, 2), randn([2, 3])),
+  'SquaredDifference float': binary('SquaredDifference', randn([2, 3]), randn([1, 3])),
+  'Equal int': binary('Equal', randi([8], -2, 2), randi([8], -2, 2)),
+  'Sqrt float': unary('Sqrt', randn([3, 4], 0, 4)),
+  'Log float': unary('Log', randn([3, 4], 0.1, 4)),
+  'Sigmoid float': unary('Sigmoid', randn([3, 4], -4, 4)),
+  'Relu float': unary('Relu', randn([3, 4])),
+  'Erf float': unary('Erf', randn([3, 4], -2, 2)),
+  'StopGradient float': unary('StopGradient', randn([3, 4])),
+  'LogicalOr, LogicalNot (of comparisons)': {
+    inputs: { a: steps([4, 5]), b: steps([4, 5]) },
+    consts: { z: t('float32', [], [0]) },
+    nodes: [
+      { name: 'p', op: 'Greater', inputs: ['a', 'z'], attr: F },
+      { name: 'q', op: 'Less', inputs: ['b', 'z'], attr: F },
+      { name: 'y', op: 'LogicalOr', inputs: ['p', 'q'] },
+      { name: 'n', op: 'LogicalNot', inputs: ['p'] },
+    ],
+    outputs: ['y', 'n'],
+  },
 
   'Shape, StridedSlice shrink_axis, Mul, Pack, Reshape (a run-time shape)': {
     inputs: { x: randn([2, 3, 4, 5]) },
@@ -313,4 +339,9 @@ test('the cases cover every op, Einsum equation, StridedSlice mask and Conv2D pa
     assert.deepEqual(missing, [], `${k} of the MAXIM graph without a parity case`);
   }
   assert.ok(model.ops.size >= 40, `read the real graph (${model.ops.size} op kinds)`);
+});
+
+test('every op the importer supports has a parity case', () => {
+  const tested = new Set(Object.values(CASES).flatMap((c) => c.nodes.map((n) => n.op)));
+  assert.deepEqual(SUPPORTED_OPS.filter((op) => op !== 'Const' && op !== 'Placeholder' && !tested.has(op)), []);
 });

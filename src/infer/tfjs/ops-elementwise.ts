@@ -49,8 +49,8 @@ export const ELEMENTWISE_OPS: Record<string, OpHandler> = {
   Sub: binary('Sub'),
   Mul: binary('Mul'),
   RealDiv: binary('Div'),
-  // For integers both truncate towards 0.
-  Div: binary('Div'),
+  // TensorFlow.js, the models' home, floors integer Div.
+  Div: (ctx) => (ctx.inputs[0].type === 'int' ? floorDiv(ctx) : binary('Div')(ctx)),
   FloorDiv: floorDiv,
   FloorMod: floorMod,
   Maximum: binary('Max'),

@@ -114,8 +114,3 @@ export function rankOf(...vs: Value[]): number | undefined {
   }
   return r;
 }
-
-export function constValue(type: VType, shape: number[], data: number[]): Value {
-  const typed = type === 'float' ? Float32Array.from(data) : type === 'int' ? Int32Array.from(data) : Uint8Array.from(data);
-  return { type, rank: shape.length, length: shape.length === 1 ? shape[0] : undefined, value: { shape, data: typed } };
-}
