@@ -17,10 +17,16 @@ export interface Tensor {
   data: Data;
 }
 
+/** A float32 weight stored quantized, as the TensorFlow.js converter writes it: value = q·scale + min. */
+export interface Quantized {
+  quantization: { dtype: 'uint8' | 'uint16'; scale: number; min: number };
+}
+
 export interface GraphSpec {
   /** placeholders, fed at run time (shape given to TensorFlow.js as fully dynamic unless `static`) */
   inputs: Record<string, Tensor & { static?: boolean }>;
-  consts?: Record<string, Tensor>;
+  /** constants; a quantized one holds the stored integers in `data` */
+  consts?: Record<string, Tensor | (Tensor & Quantized)>;
   nodes: { name: string; op: string; inputs: string[]; attr?: Record<string, TfAttr> }[];
   outputs: string[];
 }
@@ -52,7 +58,7 @@ export function randi(shape: number[], lo: number, hi: number): Tensor {
 }
 
 export function buildModelJson(spec: GraphSpec): { json: object; weightData: ArrayBuffer } {
-  const weights: { name: string; shape: number[]; dtype: Dtype }[] = [];
+  const weights: { name: string; shape: number[]; dtype: Dtype; quantization?: Quantized['quantization'] }[] = [];
   const chunks: Uint8Array[] = [];
   const nodes: object[] = [];
   for (const [name, v] of Object.entries(spec.inputs)) {
@@ -61,8 +67,17 @@ export function buildModelJson(spec: GraphSpec): { json: object; weightData: Arr
   }
   for (const [name, v] of Object.entries(spec.consts ?? {})) {
     nodes.push({ name, op: 'Const', attr: { dtype: { type: DT[v.dtype] }, value: { tensor: { dtype: DT[v.dtype], tensorShape: {} } } } });
-    weights.push({ name, shape: v.shape, dtype: v.dtype });
-    const typed = v.dtype === 'float32' ? Float32Array.from(v.data) : v.dtype === 'int32' ? Int32Array.from(v.data) : Uint8Array.from(v.data);
+    const q = 'quantization' in v ? v.quantization : undefined;
+    weights.push({ name, shape: v.shape, dtype: v.dtype, ...(q ? { quantization: q } : {}) });
+    const typed = q
+      ? q.dtype === 'uint8'
+        ? Uint8Array.from(v.data)
+        : Uint16Array.from(v.data)
+      : v.dtype === 'float32'
+        ? Float32Array.from(v.data)
+        : v.dtype === 'int32'
+          ? Int32Array.from(v.data)
+          : Uint8Array.from(v.data);
     chunks.push(new Uint8Array(typed.buffer));
   }
   for (const n of spec.nodes) nodes.push({ name: n.name, op: n.op, input: n.inputs, attr: n.attr ?? {} });

@@ -319,6 +319,24 @@ for (const [name, spec] of Object.entries(CASES)) {
   });
 }
 
+test('quantized weights (affine uint8 and uint16) are read as TensorFlow.js reads them', async () => {
+  const spec: GraphSpec = {
+    inputs: { x: randn([2, 5]) },
+    consts: {
+      a: { ...randi([5], 0, 256), dtype: 'float32', quantization: { dtype: 'uint8', scale: 0.01, min: -1.2 } },
+      b: { ...randi([5], 0, 65536), dtype: 'float32', quantization: { dtype: 'uint16', scale: 0.0001, min: -3 } },
+    },
+    nodes: [
+      { name: 'ya', op: 'Mul', inputs: ['x', 'a'], attr: F },
+      { name: 'y', op: 'AddV2', inputs: ['ya', 'b'], attr: F },
+    ],
+    outputs: ['y'],
+  };
+  const { maxDiff, onnx } = await parity(spec);
+  assert.ok(maxDiff <= TOL, `max abs diff ${maxDiff}`);
+  assert.ok(onnx[0].data.some((v) => Math.abs(v) > 0.5), 'the weights are not all zero');
+});
+
 test('the cases cover every op, Einsum equation, StridedSlice mask and Conv2D padding/stride of the MAXIM graph', () => {
   const file = path.join(ROOT, 'node_modules', '@upscalerjs', 'maxim-deraining', 'models', 'model.json');
   const nodes = JSON.parse(readFileSync(file, 'utf8')).modelTopology.node as { op: string; attr?: Record<string, { s?: string; i?: string; list?: { i?: string[] } }> }[];

@@ -64,12 +64,11 @@ function decodeWeight(spec: WeightSpec, bytes: Uint8Array, where: string): TfWei
   const copy = (n: number) => bytes.slice(0, n).buffer;
   const q = spec.quantization;
   if (q) {
-    if (!(q.dtype in QUANT_BYTES) || typeof q.scale !== 'number' || typeof q.min !== 'number')
-      throw new UserError(`${where}: weight ${spec.name} uses ${q.dtype} quantization, which the importer does not read (only affine uint8/uint16)`);
+    if (!(q.dtype in QUANT_BYTES) || typeof q.scale !== 'number' || typeof q.min !== 'number' || spec.dtype !== 'float32')
+      throw new UserError(`${where}: weight ${spec.name} is ${spec.dtype} with ${q.dtype} quantization, which the importer does not read (only float32 as affine uint8/uint16)`);
     const raw = q.dtype === 'uint8' ? new Uint8Array(copy(count)) : new Uint16Array(copy(count * 2));
     const data = new Float32Array(count);
     for (let i = 0; i < count; i++) data[i] = raw[i] * q.scale + q.min;
-    if (spec.dtype === 'int32') return { name: spec.name, dtype: 'int32', shape: spec.shape, data: Int32Array.from(data, Math.round) };
     return { name: spec.name, dtype: 'float32', shape: spec.shape, data };
   }
   if (spec.dtype === 'float32') return { name: spec.name, dtype: 'float32', shape: spec.shape, data: new Float32Array(copy(count * 4)) };
