@@ -33,12 +33,13 @@ function rtspTarget(config: ServeConfig, embedded: EmbeddedRtspServer | null): R
       publishUrl: (id) => embedded.publishUrl(id),
       readUrl: (id) => embedded.readUrl(id),
       readers: (id) => embedded.readers(id),
+      published: (id) => embedded.published(id),
       unpublish: (id) => embedded.unpublish(id),
     };
   }
   if (config.rtsp.kind === 'external') {
     const base = config.rtsp.url;
-    return { transport: 'tcp', publishUrl: (id) => `${base}/${id}`, readUrl: (id) => redactUrl(`${base}/${id}`), readers: () => 0, unpublish: () => {} };
+    return { transport: 'tcp', publishUrl: (id) => `${base}/${id}`, readUrl: (id) => redactUrl(`${base}/${id}`), readers: () => 0, published: () => true, unpublish: () => {} };
   }
   return null;
 }

@@ -33,6 +33,8 @@ export interface RtspTarget {
   /** what readers play (credentials hidden) */
   readUrl(id: string): string;
   readers(id: string): number;
+  /** whether stream `id` can be played yet (false while its encoder is still announcing it) */
+  published(id: string): boolean;
   unpublish(id: string): void;
 }
 
@@ -240,12 +242,14 @@ export class Stream {
     const info = this.lane?.info;
     const r = this.recent.summary();
     const rtsp = cfg.outputs.rtsp && this.deps.rtsp ? this.deps.rtsp : null;
+    // Live means readers can read: until the RTSP output is playable, the stream is still starting.
+    const starting = this.state === 'live' && !!rtsp && !rtsp.published(cfg.id);
     return {
       id: cfg.id,
       source: this.source.input.display,
-      state: this.state,
+      state: starting ? 'connecting' : this.state,
       stale: this.state === 'stale',
-      reason: this.reason,
+      reason: starting ? 'starting the RTSP output' : this.reason,
       width: format?.width ?? null,
       height: format?.height ?? null,
       sourceFps: format ? Math.round(format.fps * 100) / 100 : null,

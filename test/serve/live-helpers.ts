@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { ffmpegPath } from '../../src/util/ffmpeg.ts';
 import { EmbeddedRtspServer } from '../../src/egress/rtsp/embedded-server.ts';
-import { SHARED_DATA, countFrames, ffmpeg } from '../helpers.ts';
+import { after } from 'node:test';
+import { ROOT, SHARED_DATA, countFrames, ffmpeg } from '../helpers.ts';
 
 export const CAR_CLIP = path.join(SHARED_DATA, 'traffic-video', 'car-detection.mp4');
 
@@ -128,7 +129,7 @@ export async function getJson(url: string, headers: Record<string, string> = {})
 export function metric(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    const m = /^([a-z_]+)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
@@ -137,3 +138,45 @@ export function metric(text: string, name: string, labels: Record<string, string
 }
 
 export { ffmpeg, countFrames };
+
+export interface ServeProcess {
+  child: ChildProcess;
+  stderr(): string;
+  /** http://127.0.0.1:PORT, once the server said it listens */
+  base(): Promise<string>;
+  /** sends a signal; resolves with the exit code and how long exiting took */
+  signal(sig: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
+  exited: Promise<number | null>;
+}
+
+/** The real CLI, `derain serve ...`, as a separate process. */
+export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): ServeProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'cli.ts'), 'serve', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return {
+    child,
+    stderr: () => err,
+    exited,
+    base: () =>
+      waitFor('the server to listen', () => {
+        if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}): ${err}`);
+        return /HTTP (http:\/\/[^\s]+)/.exec(err)?.[1];
+      }, 30_000, 100),
+    async signal(sig) {
+      const t0 = Date.now();
+      child.kill(sig);
+      const code = await exited;
+      return { code, ms: Date.now() - t0 };
+    },
+  };
+}

@@ -3,7 +3,7 @@
 // (no TCP interleaving), which is what loopback and LAN readers use.
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
-import { Client, RtpUdp, RtspServer } from 'rtsp-streaming-server';
+import { Client, Mount, RtpUdp, RtspServer } from 'rtsp-streaming-server';
 import { UserError } from '../../errors.js';
 
 export interface EmbeddedRtspOptions {
@@ -39,6 +39,15 @@ RtpUdp.prototype.listen = function (this: RtpUdp) {
 (Client.prototype as unknown as { listen: () => Promise<void> }).listen = async function (this: Client) {
   await bindUdp(this.rtpServer, this.rtpServerPort!);
   await bindUdp(this.rtcpServer, this.rtcpServerPort!);
+};
+
+// A reader that sets up while a publisher has announced but not yet set its streams up gets
+// a client with no stream; the library's close() then throws inside a promise nobody awaits,
+// an unhandled rejection that would end the process. Such a client simply leaves.
+const clientLeave = Mount.prototype.clientLeave;
+Mount.prototype.clientLeave = function (this: Mount, client: Client) {
+  if (!client.stream || !this.streams[client.stream.id]) return;
+  clientLeave.call(this, client);
 };
 
 function listen(server: Server, port: number, host: string, what: string): Promise<number> {
@@ -121,6 +130,13 @@ export class EmbeddedRtspServer {
     return n;
   }
 
+  /** Whether stream `id` is being published and its media flows (readers can play it). */
+  published(id: string): boolean {
+    const mount = this.lib.Mounts.getMount(`rtsp://127.0.0.1/${id}`);
+    const streams = Object.values(mount?.streams ?? {});
+    return streams.length > 0 && streams.every((s) => !!s.listenerRtp);
+  }
+
   /** Forgets a published stream (its encoder stopped): its readers are let go first. */
   private dropMount(path: string): void {
     const uri = `rtsp://127.0.0.1/${path}`;
@@ -142,6 +158,14 @@ export class EmbeddedRtspServer {
 
   async close(): Promise<void> {
     for (const path of Object.keys(this.lib.Mounts.mounts)) this.dropMount(path.replace(/^\//, ''));
+    // Sessions whose stream went away on its own still hold a 60 s keepalive timer.
+    for (const wrapper of Object.values(this.lib.ClientServer.clients)) {
+      try {
+        wrapper.close();
+      } catch {
+        /* already gone */
+      }
+    }
     for (const s of this.sockets) s.destroy();
     const close = (s: Server) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()));
     await Promise.all([close(this.lib.PublishServer.server as unknown as Server), close(this.lib.ClientServer.server as unknown as Server)]);
