@@ -52,8 +52,9 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
       firstAt = Date.now();
       log(`${sig}: shutting down`);
       const deadline = setTimeout(() => {
-        log('shutdown did not finish in time; exiting');
-        process.exit(1);
+        // (an exit would wait for the inference in progress, however long it takes)
+        log('shutdown did not finish in time; killing the process');
+        process.kill(process.pid, 'SIGKILL');
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
       svc.close().then(() => {

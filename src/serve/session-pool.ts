@@ -11,7 +11,9 @@
 // live output is judged by; the bench's live section measures both.
 import { UserError } from '../errors.js';
 import { Derainer, DerainerError, type Derained } from '../infer/derainer.js';
-import { prepareModel } from '../infer/prepare-model.js';
+import { prepareModel, type PreparedModel } from '../infer/prepare-model.js';
+import { serveDefaultModel } from './default-model.js';
+import { BUILTIN_NAME } from '../infer/builtin-model.js';
 import type { EpChoice } from '../infer/session.js';
 import type { Size } from '../infer/infer-size.js';
 import type { Frame } from '../frame.js';
@@ -30,6 +32,8 @@ export interface SessionInfo {
   model: string;
   ep: string;
   infer: Size;
+  /** why the model is not the one asked for (the default model could not be loaded) */
+  note?: string;
 }
 
 export const LIVE_IN_FLIGHT = 1;
@@ -37,6 +41,7 @@ export const LIVE_IN_FLIGHT = 1;
 export class SharedSession {
   private inflight = 0;
   private readonly waiting: { lane: number; grant: (ok: boolean) => void }[] = [];
+  private readonly running = new Set<Promise<Derained>>();
   private nextLane = 1;
   lanes = 0;
 
@@ -67,7 +72,8 @@ export class SharedSession {
   }
 
   run(frame: Frame, lane: number, smooth: number): Promise<Derained> {
-    return this.derainer.infer(frame, { lane, smooth }).finally(() => {
+    const job = this.derainer.infer(frame, { lane, smooth }).finally(() => {
+      this.running.delete(job);
       this.inflight--;
       const next = this.waiting.shift();
       if (next) {
@@ -75,6 +81,18 @@ export class SharedSession {
         next.grant(true);
       }
     });
+    this.running.add(job);
+    return job;
+  }
+
+  /**
+   * Closes the session once the frames it is running are done. (A worker stopped in the middle
+   * of onnxruntime's native run can take the process down with it; one inference is the wait.)
+   */
+  async close(): Promise<void> {
+    for (const w of this.waiting.splice(0)) w.grant(false);
+    await Promise.allSettled([...this.running]);
+    await this.derainer.close();
   }
 }
 
@@ -124,6 +142,7 @@ interface Entry {
 
 export class SessionPool {
   private readonly entries = new Map<string, Entry>();
+  private readonly closing = new Set<Promise<void>>();
 
   constructor(private readonly inFlight = LIVE_IN_FLIGHT) {}
 
@@ -138,7 +157,24 @@ export class SessionPool {
   }
 
   private async open(spec: SessionSpec): Promise<SharedSession> {
-    const model = prepareModel(spec.model, { width: spec.width, height: spec.height }, { inferSize: spec.inferSize, scale: spec.scale });
+    const size = { width: spec.width, height: spec.height };
+    const req = { inferSize: spec.inferSize, scale: spec.scale };
+    let model: PreparedModel;
+    let note: string | undefined;
+    if (spec.model) model = prepareModel(spec.model, size, req);
+    else {
+      // The default model (as for `derain run`), unless it is not there (its ONNX is built by a
+      // command): a service must start, so it falls back to the built-in network and says so.
+      const chosen = serveDefaultModel(spec.ep);
+      note = chosen.note;
+      try {
+        model = prepareModel(chosen.name, size, req);
+      } catch (err) {
+        if (!(err instanceof UserError) || chosen.name === BUILTIN_NAME) throw err;
+        model = prepareModel(BUILTIN_NAME, size, req);
+        note = `the default model ${chosen.name} is not available (${err.message}); running ${BUILTIN_NAME}, which removes no rain`;
+      }
+    }
     let derainer: Derainer;
     try {
       derainer = await Derainer.open({ model: model.fused, width: spec.width, height: spec.height, ep: spec.ep, threads: spec.threads, smooth: 0 });
@@ -146,7 +182,7 @@ export class SessionPool {
       if (err instanceof DerainerError && err.epUnavailable) throw new UserError(`execution provider ${spec.ep} is not available: ${err.message}`);
       throw new UserError(`model ${model.card.name} cannot be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
     }
-    return new SharedSession(derainer, { model: model.card.name, ep: derainer.ep, infer: model.infer }, this.inFlight);
+    return new SharedSession(derainer, { model: model.card.name, ep: derainer.ep, infer: model.infer, note }, this.inFlight);
   }
 
   /** A lane in the session for this spec, opening the session if no stream uses it yet. */
@@ -170,14 +206,25 @@ export class SessionPool {
       session.lanes--;
       if (--e.refs === 0 && this.entries.get(key) === e) {
         this.entries.delete(key);
-        void session.derainer.close();
+        this.closeLater(session);
       }
     });
   }
 
+  private closeLater(session: SharedSession): void {
+    const p = session.close().catch(() => {});
+    this.closing.add(p);
+    void p.finally(() => this.closing.delete(p));
+  }
+
+  /** Closes every session, after the frames they are running. */
   async close(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled(all.map(async (e) => (await e.session).derainer.close()));
+    for (const e of all) {
+      const session = await e.session.catch(() => null);
+      if (session) this.closeLater(session);
+    }
+    await Promise.allSettled([...this.closing]);
   }
 }

@@ -45,6 +45,9 @@ export interface StreamDeps {
   log: (msg: string) => void;
 }
 
+/** How long stop() lets frames in flight reach the outputs. */
+const INFLIGHT_WAIT_MS = 1500;
+
 /** Repeats start when no frame came for this long (or three frame intervals, if longer). */
 const STALE_AFTER_MS = 500;
 
@@ -142,6 +145,7 @@ export class Stream {
     if (this.stopping) return;
     const { info } = this.lane;
     deps.log(`stream ${cfg.id}: ${format.width}x${format.height} @ ${format.fps.toFixed(2)} fps; model ${info.model} at ${info.infer.width}x${info.infer.height} on ${info.ep}`);
+    if (info.note) deps.log(`stream ${cfg.id}: ${info.note}`);
     this.startOutputs(format);
     const it = this.source.start()[Symbol.asyncIterator]();
     for (;;) {
@@ -285,7 +289,8 @@ export class Stream {
     await this.source.stop();
     if (this.lane) this.lane.session.cancel(this.lane.id);
     await this.loop;
-    await Promise.allSettled([...this.inflight]);
+    // Frames in flight still go out, unless the model is slow: shutdown has 5 s in all.
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
     if (this.filler) clearInterval(this.filler);
     this.hub?.close();
     this.rawHub?.close();

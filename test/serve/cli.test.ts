@@ -11,7 +11,8 @@ import { freePort, getJson, metric, readRtsp, rtpBase, serveProcess, waitFor } f
 test('no config: the demo stream is healthy within 15 s, on /metrics, and readable over RTSP; SIGTERM stops it within 5 s', { timeout: 90_000 }, async () => {
   const dir = tmpDir();
   const rtspPort = await freePort();
-  const svc = serveProcess(['--port', '0', '--rtsp-port', String(rtspPort)]);
+  // (the small built-in model: the test is about the service, not a model's speed)
+  const svc = serveProcess(['--port', '0', '--rtsp-port', String(rtspPort)], { DERAIN_DEFAULT_MODEL: 'builtin-tiny' });
   const base = await svc.base();
   const t0 = Date.now();
   await waitFor('/healthz 200', async () => (await getJson(`${base}/healthz`)).status === 200, 15_000);
