@@ -10,6 +10,13 @@ export interface SeriesSpec {
   dash?: boolean;
 }
 
+/** 24-hour wall-clock time of a tick (seconds since the epoch): HH:MM, or HH:MM:SS when ticks are closer than a minute. */
+function clock(t: number, seconds: boolean): string {
+  const d = new Date(t * 1000);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}${seconds ? `:${p(d.getSeconds())}` : ''}`;
+}
+
 export class TimeChart {
   private readonly plot: uPlot;
   private readonly data: number[][];
@@ -29,7 +36,7 @@ export class TimeChart {
           y: { range: (_u, _min, max) => [0, Math.max(opts.minMax, Math.ceil((max || 0) * 1.15))] },
         },
         axes: [
-          { ...axisStyle, space: 60, values: (_u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) },
+          { ...axisStyle, space: 70, values: (_u, ticks, _space, incr) => ticks.map((t) => clock(t, incr < 60)) },
           { ...axisStyle, size: 42, values: (_u, ticks) => ticks.map((t) => `${t}`) },
         ],
         series: [{}, ...series.map((s) => ({ label: `${s.label} (${opts.unit})`, stroke: s.color, width: 2, dash: s.dash ? [6, 4] : undefined, points: { show: false }, spanGaps: false }))],

@@ -109,7 +109,8 @@ export class StreamCard {
         'header',
         { class: 'card-head' },
         h('h2', { id: titleId }, id),
-        h('p', { class: 'state', role: 'status' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'state-label', 'data-k': 'state' }, 'connecting'), h('span', { class: 'ago', 'data-k': 'ago', title: 'since the last new frame' }, '–')),
+        // only the state is announced (not the ticking age)
+        h('p', { class: 'state' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'state-label', 'data-k': 'state', role: 'status' }, 'connecting'), h('span', { class: 'ago', 'data-k': 'ago', title: 'since the last new frame' }, '–')),
       ),
       this.view,
       h('div', { class: 'controls' }, this.compareBtn, this.splitInput, this.snapBtn, this.fullBtn),

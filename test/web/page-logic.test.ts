@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { parseFrameHeader } from '../../src/web/frame-header.ts';
 import { DOWN_AFTER_MS, formatAgo, formatNumber, sourceLabel, totalDrops } from '../../src/web/state.ts';
 import { Rolling } from '../../src/web/rolling.ts';
+import { encodeHeader } from '../../src/egress/ws/frame-header.ts';
 
 /** A header as the server writes it (src/egress/ws/frame-header.ts), built by hand here. */
 function message(fields: { format: number; flags: number; seq: bigint; pts: number; capturedAt: number; width: number; height: number; headerBytes?: number }, payload: number[]): ArrayBuffer {
@@ -35,6 +36,15 @@ test('frame header: every field, the stale flag, and a longer header from a late
   assert.equal(h2.stale, false);
   assert.equal(h2.headerBytes, 48);
   assert.deepEqual([...new Uint8Array(later, h2.headerBytes)], [1, 2, 3]);
+});
+
+test('frame header: the page reads what the server writes', () => {
+  const fields = { format: 'jpeg' as const, stale: true, seq: 987654, pts: 39.52, capturedAt: 1_790_000_000_123.5, width: 640, height: 360 };
+  const msg = Buffer.concat([encodeHeader(fields), Buffer.from([0xff, 0xd8, 0xff])]);
+  const buf = msg.buffer.slice(msg.byteOffset, msg.byteOffset + msg.length);
+  const h = parseFrameHeader(buf);
+  assert.deepEqual(h, { ...fields, headerBytes: 40 });
+  assert.deepEqual([...new Uint8Array(buf, h.headerBytes)], [0xff, 0xd8, 0xff]);
 });
 
 test('frame header: wrong magic, unknown format and short messages are refused', () => {
