@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--model M] [--infer-size WxH] [--threads N]
+// npm run bench [-- --json] [--model M] [--infer-size WxH] [--threads N] [--no-live]
 // On the real 50-frame 640x360 rain clip: the fused graph alone (frames already in memory)
 // against the whole pipeline (decode → infer → encode), measured in one run, and the model's
 // achieved GFLOP/s against a convolution-peak graph run in the same process.
@@ -19,6 +19,7 @@ import { runJob } from '../src/run-job.ts';
 import { percentile } from '../src/pipeline.ts';
 import { ffmpegPath } from '../src/util/ffmpeg.ts';
 import type { Frame } from '../src/frame.ts';
+import { liveBench } from './live.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLIP_DIR = path.resolve(ROOT, '..', 'shared', 'data', 'real-video-j4rnet');
@@ -31,8 +32,9 @@ const program = new Command('bench')
   .option('--infer-size <WxH>', 'inference size')
   .option('--threads <n>', 'onnxruntime threads', (v) => parseInt(v, 10))
   .option('--json', 'one JSON object on stdout')
+  .option('--no-live', 'skip the live section (RTSP cameras through derain serve)')
   .parse(process.argv);
-const opts = program.opts<{ model?: string; inferSize?: string; threads?: number; json?: boolean }>();
+const opts = program.opts<{ model?: string; inferSize?: string; threads?: number; json?: boolean; live: boolean }>();
 const log = (msg: string) => process.stderr.write(msg + '\n');
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
@@ -141,7 +143,8 @@ async function main() {
       achievedGflops: round((flops / 1e9) * model.fps, 1),
       peakGflops: round(peak, 1),
       peakFraction: round(((flops / 1e9) * model.fps) / peak, 3),
-      targets: { overheadRatio: 0.95 },
+      targets: { overheadRatio: 0.95, liveLatencyToInference: 2 },
+      live: opts.live ? await liveBench({ framesPattern: path.join(CLIP_DIR, '%03d.png'), tmp, model: opts.model ?? prepared.card.name, inferSize: opts.inferSize, threads: opts.threads, log }) : undefined,
     };
     if (opts.json) process.stdout.write(JSON.stringify(result) + '\n');
     else {

@@ -198,7 +198,6 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
     if (!existsSync(url)) throw new UserError(`${where}: file not found: ${url}`);
   }
   const record = s.outputs.record ? { dir: path.resolve(baseDir, s.outputs.record.dir), segmentSeconds: s.outputs.record.segmentSeconds ?? 300 } : null;
-  if (record && !existsSync(record.dir)) throw new UserError(`streams[${i}].outputs.record.dir: folder not found: ${record.dir}`);
   const model = s.model && existsSync(path.resolve(baseDir, s.model)) ? path.resolve(baseDir, s.model) : s.model;
   if (s.inferSize && s.scale !== undefined) throw new UserError(`streams[${i}]: set inferSize or scale, not both`);
   const initialMs = (s.backoffInitial ?? 0.5) * 1000;

@@ -2,7 +2,7 @@
 // shutdown on SIGTERM/SIGINT within 5 s with a playable recording.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { countFrames, derain, tmpDir } from '../helpers.ts';
@@ -41,7 +41,6 @@ test('recording to segmented MP4: SIGINT finishes the file, and it plays', { tim
     '    outputs: { rtsp: false, ws: false, record: { dir: rec, segmentSeconds: 60 } }',
     '',
   ].join('\n'));
-  mkdirSync(path.join(dir, 'rec'));
   const svc = serveProcess(['-c', cfg]);
   const base = await svc.base();
   await waitFor('frames recorded', async () => metric(await (await fetch(`${base}/metrics`)).text(), 'derain_frames_processed_total', { stream: 'yard' })! >= 20, 30_000);

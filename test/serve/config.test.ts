@@ -1,11 +1,11 @@
 // The serve config: YAML, ${ENV}, the schema, and errors that name the field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { demoConfig, loadConfig } from '../../src/serve/config.ts';
 import { UserError } from '../../src/errors.ts';
-import { tmpDir } from '../helpers.ts';
+import { ROOT, tmpDir } from '../helpers.ts';
 
 const dir = tmpDir();
 let n = 0;
@@ -114,4 +114,14 @@ test('an unset environment variable names the variable and the field', () => {
 
 test('a missing config file', () => {
   assert.throws(() => loadConfig(path.join(dir, 'nope.yaml')), /config file not found/);
+});
+
+test('the example configs load', () => {
+  const examples = path.join(ROOT, 'examples');
+  const full = loadConfig(path.join(examples, 'serve.yaml'), { DERAIN_TOKEN: 't', GATE_NORTH_PASSWORD: 'n', GATE_SOUTH_PASSWORD: 's' });
+  assert.deepEqual(full.streams.map((s) => s.id), ['gate-north', 'gate-south']);
+  assert.equal(full.streams[0].outputs.record === null, false);
+  assert.match(loadError(readFileSync(path.join(examples, 'serve.yaml'), 'utf8')), /environment variable DERAIN_TOKEN is not set/);
+  const two = loadConfig(path.join(examples, 'two-streams.yaml'), {});
+  assert.deepEqual(two.streams.map((s) => [s.id, s.kind]), [['demo', 'demo'], ['traffic', 'file']]);
 });

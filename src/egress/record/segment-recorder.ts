@@ -1,6 +1,7 @@
 // Records a stream to MP4 files of a fixed length (<dir>/<id>-YYYYmmdd-HHMMSS.mp4). The MP4s
 // are fragmented, so a file stays playable up to its last fragment even if the process is
 // killed; a normal shutdown finishes the current file.
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Frame, Sink } from '../../frame.js';
 import { LiveEncoder } from '../live-encoder.js';
@@ -20,6 +21,7 @@ export class SegmentRecorder implements Sink {
   private readonly encoder: LiveEncoder;
 
   constructor(private readonly opts: RecorderOptions) {
+    mkdirSync(opts.dir, { recursive: true });
     this.encoder = new LiveEncoder(
       {
         width: opts.width,
