@@ -40,7 +40,7 @@ export interface StreamConfig {
 
 export type RtspEgressConfig =
   | { kind: 'embedded'; host: string; port: number; rtpPortStart: number; rtpPortCount: number }
-  | { kind: 'external'; url: string }
+  | { kind: 'external'; url: string; transport: Transport }
   | { kind: 'off' };
 
 export interface ServeConfig {
@@ -109,6 +109,7 @@ const configSchema = z
         rtpPortStart: port().optional(),
         rtpPortCount: num().pipe(z.number().int().min(2).max(20000)).optional(),
         publishUrl: z.string().regex(/^rtsps?:\/\//i, 'expected an rtsp:// URL of an external RTSP server').optional(),
+        publishTransport: z.enum(['tcp', 'udp']).optional(),
       })
       .optional(),
     defaults: z.strictObject(settings).optional(),
@@ -243,7 +244,7 @@ export function resolveConfig(input: unknown, origin: string, baseDir: string): 
   const r = raw.rtsp ?? {};
   let rtsp: RtspEgressConfig;
   if (r.enabled === false) rtsp = { kind: 'off' };
-  else if (r.publishUrl) rtsp = { kind: 'external', url: r.publishUrl.replace(/\/+$/, '') };
+  else if (r.publishUrl) rtsp = { kind: 'external', url: r.publishUrl.replace(/\/+$/, ''), transport: r.publishTransport ?? 'tcp' };
   else {
     const rtpPortCount = r.rtpPortCount ?? 1000;
     if (rtpPortCount % 2) throw new UserError(`${origin}: rtsp.rtpPortCount: must be even (RTP and RTCP ports come in pairs)`);

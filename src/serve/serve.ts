@@ -39,7 +39,7 @@ function rtspTarget(config: ServeConfig, embedded: EmbeddedRtspServer | null): R
   }
   if (config.rtsp.kind === 'external') {
     const base = config.rtsp.url;
-    return { transport: 'tcp', publishUrl: (id) => `${base}/${id}`, readUrl: (id) => redactUrl(`${base}/${id}`), readers: () => 0, published: () => true, unpublish: () => {} };
+    return { transport: config.rtsp.transport, publishUrl: (id) => `${base}/${id}`, readUrl: (id) => redactUrl(`${base}/${id}`), readers: () => 0, published: () => true, unpublish: () => {} };
   }
   return null;
 }

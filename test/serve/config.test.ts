@@ -78,7 +78,7 @@ test('no config: one demo stream on loopback', () => {
 
 test('an external RTSP server replaces the embedded one', () => {
   const cfg = loadConfig(configFile('rtsp: { publishUrl: "rtsp://u:pw@mediamtx:8554/" }\nstreams: [{ id: a, url: "demo://rain" }]\n'), {});
-  assert.deepEqual(cfg.rtsp, { kind: 'external', url: 'rtsp://u:pw@mediamtx:8554' });
+  assert.deepEqual(cfg.rtsp, { kind: 'external', url: 'rtsp://u:pw@mediamtx:8554', transport: 'tcp' });
 });
 
 test('invalid YAML: the file, line and column', () => {
