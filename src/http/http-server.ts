@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { FORMATS, type WsFormat } from '../egress/ws/frame-header.js';
 import type { StreamDirectory } from './api-types.js';
 import { authorized } from './auth.js';
-import { apiRoutes, sendJson, type Route } from './routes.js';
+import { apiRoutes, safeDecode, sendJson, type Route } from './routes.js';
 
 export interface HttpOptions {
   host: string;
@@ -61,13 +61,15 @@ export async function startHttp(opts: HttpOptions): Promise<HttpService> {
   });
 
   server.on('upgrade', (req, socket, head) => {
+    // (until ws takes the socket over, nothing else listens for its errors: a reset would crash)
+    socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const m = /^\/ws\/([^/]+)\/?$/.exec(url.pathname);
-    if (!m) return refuseUpgrade(socket, 404, 'Not Found');
+    const id = m ? safeDecode(m[1]) : null;
+    if (id === null) return refuseUpgrade(socket, 404, 'Not Found');
     if (!authorized(req, url, opts.token)) return refuseUpgrade(socket, 401, 'Unauthorized');
     const format = (url.searchParams.get('format') ?? 'jpeg') as WsFormat;
     if (!(format in FORMATS)) return refuseUpgrade(socket, 400, 'Bad Request: format must be rgb24 or jpeg');
-    const id = decodeURIComponent(m[1]);
     if (!opts.directory.get(id)) return refuseUpgrade(socket, 404, 'Not Found');
     const raw = ['1', 'true', 'yes'].includes(url.searchParams.get('raw') ?? '');
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -81,6 +83,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpService> {
     );
     server.listen(opts.port, opts.host, () => resolve((server.address() as { port: number }).port));
   });
+  server.on('error', (err) => opts.log?.(`HTTP server: ${err.message}`));
 
   return {
     server,

@@ -17,6 +17,15 @@ export interface Route {
   handle(req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, url: URL): void | Promise<void>;
 }
 
+/** A URL path segment, decoded; null when it is not valid percent-encoding. */
+export function safeDecode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2) + '\n';
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
@@ -61,8 +70,9 @@ export function apiRoutes(dir: StreamDirectory): Route[] {
       path: /^\/api\/streams\/([^/]+)\/?$/,
       auth: true,
       handle(_req, res, m) {
-        const s = dir.get(decodeURIComponent(m[1]));
-        if (!s) return sendJson(res, 404, { error: `no stream "${decodeURIComponent(m[1])}"` });
+        const id = safeDecode(m[1]);
+        const s = id === null ? undefined : dir.get(id);
+        if (!s) return sendJson(res, 404, { error: `no stream "${id ?? m[1]}"` });
         sendJson(res, 200, s);
       },
     },
@@ -71,8 +81,8 @@ export function apiRoutes(dir: StreamDirectory): Route[] {
       path: /^\/api\/streams\/([^/]+)\/snapshot\.jpg$/,
       auth: true,
       async handle(_req, res, m, url) {
-        const id = decodeURIComponent(m[1]);
-        if (!dir.get(id)) return sendJson(res, 404, { error: `no stream "${id}"` });
+        const id = safeDecode(m[1]);
+        if (id === null || !dir.get(id)) return sendJson(res, 404, { error: `no stream "${id ?? m[1]}"` });
         const raw = ['1', 'true', 'yes'].includes(url.searchParams.get('raw') ?? '');
         const jpeg = await dir.snapshot(id, raw);
         if (!jpeg) return sendJson(res, 503, { error: `stream "${id}" has no frame yet` });

@@ -25,6 +25,7 @@ before(async () => {
         { id: 'a', url: 'demo://rain?size=160x96&fps=8' },
         { id: 'b', url: 'demo://rain?size=160x96&fps=8', smooth: 0 },
         { id: 'gone', url: `rtsp://admin:pw-xyz@127.0.0.1:${closedPort}/live` },
+        { id: 'big', url: 'demo://rain?size=160x96&fps=8', inferSize: '320x200' },
       ],
     },
     'test',
@@ -115,6 +116,10 @@ test('/api/streams: state, model, execution provider, figures; /healthz names th
   assert.equal(health.body.streams.gone.state, 'connecting');
   assert.match(health.body.streams.gone.reason, /cannot open rtsp:\/\/\*\*\*@127\.0\.0\.1:\d+\/live: .*refused/i);
   assert.ok(!logs.join('\n').includes('pw-xyz'), 'no camera password in the log');
+  // a stream that cannot run says why, and the others go on
+  assert.equal(byId.big.state, 'failed');
+  assert.match(byId.big.reason, /inference size 320x200 is larger than the input 160x96/);
+  assert.equal(health.body.streams.big.state, 'failed');
   // two streams of the same model and size share one session
   assert.equal(svc.manager.pool.size, 1);
 });
@@ -148,6 +153,8 @@ test('WebSocket: JPEG and rgb24 frames behind the header, derained or raw', asyn
   assert.ok(raw.frames.every((f) => f.header.format === 'rgb24' && f.payload.length === 160 * 96 * 3));
   assert.equal((await openWs('/ws/a?format=png', auth)).status, 400);
   assert.equal((await openWs('/ws/zzz', auth)).status, 404);
+  assert.equal((await openWs('/ws/%E0%A4%A', auth)).status, 404, 'bad percent-encoding');
+  assert.equal((await getJson(`${svc.httpUrl}/api/streams/%E0%A4%A`, auth)).status, 404);
 });
 
 test('a port already in use: one clear error naming it', async () => {

@@ -35,6 +35,11 @@ export class JpegStream {
     this.child.on('error', () => (this.closed = true));
   }
 
+  /** The encoder process is gone (it failed, or was closed). */
+  get dead(): boolean {
+    return this.closed;
+  }
+
   /** False when the encoder is still busy with earlier frames (the frame is skipped) or gone. */
   write(frame: Frame & { stale?: boolean }): boolean {
     if (this.closed || this.pending.length >= MAX_PENDING) return false;

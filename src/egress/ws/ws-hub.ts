@@ -113,6 +113,7 @@ export class WsHub {
       this.send('jpeg', frame, this.lastJpeg.data);
       return;
     }
+    if (this.jpeg?.dead) this.jpeg = null; // it failed: start another
     this.jpeg ??= new JpegStream(this.opts.width, this.opts.height, this.opts.jpegQuality ?? 5, (data, meta) => {
       this.lastJpeg = { seq: meta.seq, data };
       this.send('jpeg', meta, data);
