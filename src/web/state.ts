@@ -7,16 +7,16 @@ export type SourceLabel = 'live' | 'connecting' | 'reconnecting' | 'down';
 export const DOWN_AFTER_MS = 30_000;
 
 /**
- * The source state an operator reads: live; connecting (no frame yet); reconnecting (the
- * camera went away and is being retried: the outputs repeat its last frame); down (failed,
- * stopped, or gone for longer than DOWN_AFTER_MS).
+ * The source state an operator reads: live; connecting (starting, no frame out yet);
+ * reconnecting (the camera went away and is retried: the outputs repeat its last frame); down
+ * (failed, stopped, or nothing new for longer than DOWN_AFTER_MS, though still retried).
+ * quietMs: how long since the last new frame, or since the page first saw the stream not live.
  */
-export function sourceLabel(state: ServerState, sinceLastFrameMs: number | null): SourceLabel {
+export function sourceLabel(state: ServerState, quietMs: number | null): SourceLabel {
   if (state === 'live') return 'live';
   if (state === 'failed' || state === 'stopped') return 'down';
-  if (sinceLastFrameMs !== null && sinceLastFrameMs > DOWN_AFTER_MS) return 'down';
-  if (state === 'stale') return 'reconnecting';
-  return sinceLastFrameMs === null ? 'connecting' : 'reconnecting';
+  if (quietMs !== null && quietMs > DOWN_AFTER_MS) return 'down';
+  return state === 'stale' ? 'reconnecting' : 'connecting';
 }
 
 /** "0.4 s", "12 s", "3 min", "2 h": short and the same width for a while. */

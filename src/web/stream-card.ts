@@ -65,6 +65,8 @@ export class StreamCard {
 
   private status: StreamView | null = null;
   private lastFreshAt: number | null = null;
+  /** when this page first saw the stream not live (a camera that never came up turns "down" too) */
+  private notLiveSince: number | null = null;
   private readonly shown = new Rolling(2000);
   private readonly latency = new Rolling(2000);
 
@@ -357,7 +359,10 @@ export class StreamCard {
   tick(now = Date.now()): void {
     const s = this.status;
     const since = this.sinceLastFrame(now);
-    const label = s ? sourceLabel(s.state, since) : 'connecting';
+    if (s && s.state !== 'live') this.notLiveSince ??= now;
+    else this.notLiveSince = null;
+    const quiet = since ?? (this.notLiveSince === null ? null : now - this.notLiveSince);
+    const label = s ? sourceLabel(s.state, quiet) : 'connecting';
     if (this.el.dataset.state !== label) this.el.dataset.state = label;
     const f = this.fields;
     setText(f.get('state')!, STATE_TEXT[label]);

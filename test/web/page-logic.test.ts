@@ -60,8 +60,10 @@ test('frame header: wrong magic, unknown format and short messages are refused',
 
 test('source state: live, connecting, reconnecting, and down after a long silence or a failure', () => {
   assert.equal(sourceLabel('live', 40), 'live');
+  assert.equal(sourceLabel('live', DOWN_AFTER_MS * 2), 'live');
   assert.equal(sourceLabel('connecting', null), 'connecting');
-  assert.equal(sourceLabel('connecting', 2000), 'reconnecting');
+  assert.equal(sourceLabel('connecting', 2000), 'connecting');
+  assert.equal(sourceLabel('connecting', DOWN_AFTER_MS + 1), 'down');
   assert.equal(sourceLabel('stale', 2000), 'reconnecting');
   assert.equal(sourceLabel('stale', DOWN_AFTER_MS + 1), 'down');
   assert.equal(sourceLabel('failed', 10), 'down');
