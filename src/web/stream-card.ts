@@ -344,7 +344,9 @@ export class StreamCard {
     const size = s.width && s.height ? `${s.width}×${s.height}${s.inferWidth && (s.inferWidth !== s.width || s.inferHeight !== s.height) ? ` (model at ${s.inferWidth}×${s.inferHeight})` : ''}` : 'size –';
     setText(f.get('size')!, size);
     setText(f.get('reconnects')!, `${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}`);
-    setText(f.get('reason')!, s.state === 'live' ? '' : (s.reason ?? ''));
+    const reason = s.state === 'live' ? '' : (s.reason ?? '');
+    setText(f.get('reason')!, reason);
+    f.get('reason')!.title = reason; // the whole of it, when the line cuts it short
     this.tick();
   }
 
