@@ -53,7 +53,7 @@ Mount.prototype.clientLeave = function (this: Mount, client: Client) {
 function listen(server: Server, port: number, host: string, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new UserError(`${what} ${host}:${port} is already in use (set another port in the config)`) : new UserError(`${what} ${host}:${port}: ${err.message}`));
+      reject(err.code === 'EADDRINUSE' ? new UserError(`${what} ${host}:${port} is already in use (set rtsp.port in the config, or --rtsp-port)`) : new UserError(`${what} ${host}:${port}: ${err.message}`));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.removeListener('error', onError);
