@@ -1,8 +1,7 @@
 // An ffmpeg H.264 encoder fed raw frames as they come (RTSP push, recording). Live outputs
 // never hold the pipeline up: when ffmpeg has not taken the previous frame yet, the new one
 // skips this encoder (the caller counts it). Frames are stamped with the wall clock on
-// arrival and ffmpeg emits a constant rate from those stamps, so an output keeps real time
-// however irregularly frames arrive.
+// arrival, so an output keeps real time however irregularly frames arrive.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Frame } from '../frame.js';
 import { ffmpegPath, ffmpegReason, QUIET, stderrTail } from '../util/ffmpeg.js';
@@ -21,10 +20,13 @@ export function h264Args(opts: { width: number; height: number; fps: number; pre
   const odd = opts.width % 2 === 1 || opts.height % 2 === 1;
   return [
     ...(odd ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2'] : []),
-    '-vsync', 'cfr', '-r', String(opts.fps),
+    // Each frame keeps its arrival time: when inference runs slower than the camera, only the
+    // frames that exist are encoded (a constant rate would encode every duplicate too).
+    '-vsync', 'vfr',
     '-c:v', 'libx264', '-preset', opts.preset ?? 'ultrafast', '-tune', 'zerolatency',
-    // A keyframe every second: a reader that joins (or a recording segment) starts within one second.
-    '-g', String(Math.max(1, Math.round(opts.fps))), '-pix_fmt', 'yuv420p',
+    // A keyframe every second of time, not of frames: a reader that joins (or a recording
+    // segment) starts within a second at any frame rate.
+    '-force_key_frames', 'expr:gte(t,n_forced*1)', '-g', String(Math.max(2, Math.round(opts.fps * 2))), '-pix_fmt', 'yuv420p',
   ];
 }
 

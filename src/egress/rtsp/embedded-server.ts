@@ -3,7 +3,7 @@
 // (no TCP interleaving), which is what loopback and LAN readers use.
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
-import { Client, Mount, RtpUdp, RtspServer } from 'rtsp-streaming-server';
+import { Client, ClientServer, Mount, RtpUdp, RtspServer } from 'rtsp-streaming-server';
 import { UserError } from '../../errors.js';
 
 export interface EmbeddedRtspOptions {
@@ -41,9 +41,21 @@ RtpUdp.prototype.listen = function (this: RtpUdp) {
   await bindUdp(this.rtcpServer, this.rtcpServerPort!);
 };
 
-// A reader that sets up while a publisher has announced but not yet set its streams up gets
-// a client with no stream; the library's close() then throws inside a promise nobody awaits,
-// an unhandled rejection that would end the process. Such a client simply leaves.
+// A reader may ask for a stream the publisher has announced but not yet set up (a camera
+// starting, our own encoder restarting). The library then makes a client with no stream,
+// prints a stack trace, and later throws in a promise nobody awaits, which would end the
+// process. Such a reader is told the stream is not there (it retries), and a client without a
+// stream simply leaves.
+const setupRequest = ClientServer.prototype.setupRequest;
+ClientServer.prototype.setupRequest = async function (this: ClientServer, req, res) {
+  const m = /^(.*)\/streamid=(\d+)$/.exec(new URL(req.uri).pathname);
+  const mount = this.mounts.getMount(req.uri);
+  if (m && !mount?.streams[Number(m[2])]) {
+    res.statusCode = 404;
+    return res.end();
+  }
+  return setupRequest.call(this, req, res);
+};
 const clientLeave = Mount.prototype.clientLeave;
 Mount.prototype.clientLeave = function (this: Mount, client: Client) {
   if (!client.stream || !this.streams[client.stream.id]) return;
