@@ -13,6 +13,7 @@ import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
+import { defaultModelName } from './infer/default-model.js';
 
 function number(name: string) {
   return (v: string) => {
@@ -65,7 +66,7 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
   const summary = await runJob({
     input,
     output: flags.output,
-    model: flags.model,
+    model: flags.model ?? defaultModelName(flags.ep),
     inferSize: flags.inferSize ? parseSize(flags.inferSize, '--infer-size') : undefined,
     scale: flags.scale,
     smooth: flags.smooth === false ? 0 : flags.smooth,
@@ -105,7 +106,7 @@ export function buildProgram(): Command {
     .description('derain a video file, an image folder or pattern, or an rtsp:// stream')
     .argument('<input>', 'video file, image folder, pattern such as frames/%03d.png, or rtsp:// URL')
     .option('-o, --output <path>', 'output: video file (.mp4 .mkv .mov), folder for PNG frames, or - for none', '-')
-    .option('--model <name|path>', 'model name, model folder with card.json, or ONNX file (default: built-in)')
+    .option('--model <name|path>', `model name, model folder with card.json, or ONNX file (default: ${defaultModelName('auto')})`)
     .addOption(new Option('--infer-size <WxH>', 'inference resolution (default: the model card\'s)').conflicts('scale'))
     .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the input, in (0, 1]').argParser(number('--scale')))
     .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(0.6).argParser(number('--smooth')).conflicts('noSmooth'))

@@ -11,6 +11,10 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const SHARED_DATA = path.resolve(ROOT, '..', 'shared', 'data');
 export const REAL_VIDEO_DIR = path.join(SHARED_DATA, 'real-video-j4rnet');
 
+// CLI runs that test the pipeline use the small built-in model unless they name one: the default
+// model (maxim-derain) takes seconds per frame on a CPU. Child processes inherit this.
+process.env.DERAIN_DEFAULT_MODEL ??= 'builtin-tiny';
+
 export function tmpDir(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'derain-test-'));
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -29,7 +29,8 @@ function cardFolders(): string[] {
 }
 
 export function listModels(): ModelEntry[] {
-  const def = defaultModelName('cpu');
+  // what `derain run` picks without --model (its --ep defaults to auto)
+  const def = defaultModelName('auto');
   const builtins = Object.keys(BUILTIN_MODELS).map((name) => ({ name, location: 'built-in', ready: true, default: name === def, card: resolveModel(name).card }));
   const carded = cardFolders().map((dir) => {
     const card = readCard(path.join(dir, 'card.json'));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { MODELS_DIR } from './model-card.js';
 import { gpuProvidersInstalled, type EpChoice } from './session.js';
 
-/** Rain100H 30.4 dB where PReNet measures 29.49 (models/maxim-derain/card.json); seconds per frame on CPU. */
+/** Rain100H 30.86 dB / 0.903 where PReNet measures 29.49 dB (models/maxim-derain/card.json); seconds per frame on CPU. */
 export const QUALITY_DEFAULT = 'maxim-derain';
 /** The project's own model, trained with models/fclip_unet: real time on two CPU cores. */
 export const CPU_DEFAULT = 'fclip-unet-lite';

@@ -53,9 +53,11 @@ export function flopsFromProfile(events: ProfileEvent[]): number {
   let flops = 0;
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || !e.args) continue;
-    const [a, b] = (e.args.input_type_shape ?? []).map((s) => Object.values(s)[0] ?? []);
-    const out = Object.values(e.args.output_type_shape?.[0] ?? {})[0] ?? [];
     const op = e.args.op_name;
+    if (op !== 'Conv' && op !== 'ConvTranspose' && op !== 'MatMul' && op !== 'Gemm') continue;
+    const [a, b] = (e.args.input_type_shape ?? []).map((s) => Object.values(s)[0] ?? []);
+    if (!a || !b) throw new Error(`the profile lists fewer than two inputs of a ${op} node`);
+    const out = Object.values(e.args.output_type_shape?.[0] ?? {})[0] ?? [];
     if (op === 'Conv') flops += 2 * prod(out) * (b[1] ?? 0) * prod(b.slice(2));
     else if (op === 'ConvTranspose') flops += 2 * prod(a) * (b[1] ?? 0) * prod(b.slice(2));
     else if (op === 'MatMul' || op === 'Gemm') flops += 2 * prod(out) * (a[a.length - 1] ?? 0);
@@ -66,8 +68,14 @@ export function flopsFromProfile(events: ProfileEvent[]): number {
 async function countFlopsByProfile(fused: Uint8Array, width: number, height: number): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'derain-profile-'));
   try {
-    // 'basic' keeps Conv and MatMul as themselves (no blocked layouts or fused kernels to decode).
-    const session = await ort.InferenceSession.create(fused, { graphOptimizationLevel: 'basic', enableProfiling: true, profileFilePrefix: path.join(dir, 'run') });
+    // 'basic' keeps Conv and MatMul as themselves (no blocked layouts or fused kernels to decode);
+    // without prepacking, constant weights stay listed among each node's inputs.
+    const session = await ort.InferenceSession.create(fused, {
+      graphOptimizationLevel: 'basic',
+      enableProfiling: true,
+      profileFilePrefix: path.join(dir, 'run'),
+      extra: { session: { disable_prepacking: '1' } },
+    });
     await session.run(feeds(width, height));
     session.endProfiling();
     await session.release();
@@ -83,6 +91,7 @@ export async function measureSpeed(model: string, opts: SpeedOptions = {}): Prom
   const width = opts.width ?? 640;
   const height = opts.height ?? 360;
   const prepared = prepareModel(model, { width, height }, {});
+  const flops = await countFlopsByProfile(prepared.fused, width, height);
   const { session, ep } = await openSession(prepared.fused, { ep: 'cpu', threads: opts.threads });
   const input = feeds(width, height);
   const msEach: number[] = [];
@@ -97,7 +106,6 @@ export async function measureSpeed(model: string, opts: SpeedOptions = {}): Prom
     await session.release();
   }
   const sorted = [...msEach].sort((x, y) => x - y);
-  const flops = await countFlopsByProfile(prepared.fused, width, height);
   return {
     model: prepared.card.name,
     width,
