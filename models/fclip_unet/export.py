@@ -97,6 +97,7 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--clip-weights", help="OpenAI RN50.pt or an open_clip state dict, for the encoder")
     ap.add_argument("--name", help="model name in the card (default: the preset)")
     ap.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic (float32 input and output)")
+    ap.add_argument("--infer-size", help="recommended inference size WxH for the card (e.g. 320x180 for CPU real time)")
     ap.add_argument("--card-extra", help="JSON object merged into the card (quality, speed, training)")
     args = ap.parse_args(argv)
 
@@ -117,8 +118,17 @@ def main(argv: Optional[list] = None) -> int:
         extra["encoderWeights"] = "none: the encoder is randomly initialised and trained, not the paper's frozen CLIP setup"
     extra["license"] = "MIT (this project); CLIP weights, if loaded, are under OpenAI's MIT licence"
     extra["precision"] = "fp16" if args.fp16 else "fp32"
+    if args.infer_size:
+        try:
+            w, h = (int(v) for v in args.infer_size.lower().split("x"))
+        except ValueError:
+            raise SystemExit(f"error: --infer-size must be WxH, e.g. 320x180 (got {args.infer_size!r})")
+        extra["inferSize"] = [w, h]
     if args.card_extra:
-        extra.update(json.loads(args.card_extra))
+        try:
+            extra.update(json.loads(args.card_extra))
+        except json.JSONDecodeError as err:
+            raise SystemExit(f"error: --card-extra is not a JSON object: {err}")
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     t0 = time.time()
