@@ -55,7 +55,7 @@ def make_card(model: FCLIPUNet, name: str, onnx_file: str, extra: dict) -> dict:
     return card
 
 
-def export(model: FCLIPUNet, out: str, half: bool = False) -> None:
+def export(model: FCLIPUNet, out: str, half: bool = False, half_weights: bool = False) -> None:
     model.eval()
     m = model.cfg.multiple
     # an example of a multiple size: the exported graph does no padding, the card asks for it
@@ -68,6 +68,8 @@ def export(model: FCLIPUNet, out: str, half: bool = False) -> None:
     )
     if half:
         fp16_convert.convert_file(out)
+    elif half_weights:
+        fp16_convert.compress_file(out)
 
 
 def embed_card(onnx_file: str, card: dict) -> None:
@@ -97,6 +99,8 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--clip-weights", help="OpenAI RN50.pt or an open_clip state dict, for the encoder")
     ap.add_argument("--name", help="model name in the card (default: the preset)")
     ap.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic (float32 input and output)")
+    ap.add_argument("--fp16-weights", action="store_true",
+                    help="store weights as float16 (half the file), compute in float32")
     ap.add_argument("--infer-size", help="recommended inference size WxH for the card (e.g. 320x180 for CPU real time)")
     ap.add_argument("--card-extra", help="JSON object merged into the card (quality, speed, training)")
     args = ap.parse_args(argv)
@@ -117,7 +121,7 @@ def main(argv: Optional[list] = None) -> int:
     elif not args.checkpoint or not extra.get("training", {}).get("clipWeights"):
         extra["encoderWeights"] = "none: the encoder is randomly initialised and trained, not the paper's frozen CLIP setup"
     extra["license"] = "MIT (this project); CLIP weights, if loaded, are under OpenAI's MIT licence"
-    extra["precision"] = "fp16" if args.fp16 else "fp32"
+    extra["precision"] = "fp16" if args.fp16 else "fp32, weights stored as fp16" if args.fp16_weights else "fp32"
     if args.infer_size:
         try:
             w, h = (int(v) for v in args.infer_size.lower().split("x"))
@@ -132,7 +136,7 @@ def main(argv: Optional[list] = None) -> int:
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     t0 = time.time()
-    export(model, args.out, half=args.fp16)
+    export(model, args.out, half=args.fp16, half_weights=args.fp16_weights)
     card = make_card(model, name, args.out, extra)
     embed_card(args.out, card)
     cpath = card_path(args.out)

@@ -46,3 +46,25 @@ def convert_file(path: str) -> None:
     model = convert(onnx.load(path))
     onnx.checker.check_model(model)
     onnx.save(model, path)
+
+
+def compress_weights(model: onnx.ModelProto, min_elements: int = 16) -> onnx.ModelProto:
+    """Half the file, same arithmetic: float32 weights are stored as float16 and cast back to
+    float32 by a Cast node, which onnxruntime folds away when it loads the graph."""
+    g = model.graph
+    casts = []
+    for i, init in enumerate(g.initializer):
+        if init.data_type != F32 or int(np.prod(init.dims)) < min_elements:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_f16")
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=F32))
+        g.initializer[i].CopyFrom(half)
+    for node in reversed(casts):
+        g.node.insert(0, node)
+    return model
+
+
+def compress_file(path: str) -> None:
+    model = compress_weights(onnx.load(path))
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
