@@ -1,10 +1,14 @@
 """Training data: paired folders (rain/ + norain/) and clean images with synthetic rain.
 
-The synthetic rain is made on the fly, per batch, with torch ops (no per-pixel Python):
-each layer is sparse random seeds smeared into streaks by a tapered line kernel in a rotated
-frame, then turned to the layer's angle; layers differ in angle, length, width, density and
-brightness. On top, optional splashes (small bright blobs) and a haze-like veil. `level`
-in [0, 1] runs from a few faint thin streaks to dense, thick, bright rain.
+The synthetic rain is made on the fly, per batch, with torch ops (no per-pixel Python), in
+two styles, chosen per image:
+- "streaks": sparse random seeds smeared into distinct streaks by a tapered line kernel in a
+  rotated frame, with splashes (small bright blobs): what a camera sees of nearby drops;
+- "dense": the classic photo-editor recipe (thresholded noise, a slight blur, a long motion
+  blur, a levels stretch), giving many overlapping thin streaks of varied brightness in one to
+  four directions, added to the image, under a haze-like veil: a downpour seen at a distance.
+Layers differ in angle, length, width, density and brightness. `level` in [0, 1] runs from a
+few faint thin streaks to dense, thick, bright rain.
 """
 from __future__ import annotations
 
@@ -137,21 +141,82 @@ def streak_layer(h: int, w: int, p: RainParams, angle: float, gen: torch.Generat
     across = _gauss1d(p.width)
     across = across / across.max()
     streaks = F.conv2d(streaks, across.view(1, 1, 1, -1), padding=(0, across.numel() // 2))
-    # rotate into the image frame and cut out the image's window
+    return _rotate_crop(streaks, h, w, angle).clamp(0, 1) * p.brightness
+
+
+def _rotate_crop(layer: torch.Tensor, h: int, w: int, angle: float) -> torch.Tensor:
+    """Turn a square layer drawn in a vertical frame to `angle` and cut out the h x w window."""
+    side = layer.shape[-1]
     t = math.radians(angle)
     theta = torch.tensor([[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0]])
     theta[0, :2] *= w / side
     theta[1, :2] *= h / side
     grid = F.affine_grid(theta[None], [1, 1, h, w], align_corners=False)
-    layer = F.grid_sample(streaks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return (layer.clamp(0, 1) * p.brightness)
+    return F.grid_sample(layer, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def add_rain(clean: torch.Tensor, level: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Rainy versions of clean images [B,3,H,W] in [0,1]; level [B] in [0,1]."""
+def dense_layer(h: int, w: int, density: float, length: int, width: float, angle: float,
+                gen: torch.Generator) -> torch.Tensor:
+    """Photo-editor rain [1,1,h,w] in [0,1]: thresholded noise, blurred across, motion-blurred
+    along, then stretched so a lone streak is bright and overlaps saturate softly."""
+    side = int(math.ceil(math.hypot(h, w))) + 2
+    seeds = (torch.rand(1, 1, side, side, generator=gen) < density).float()
+    seeds = seeds * (0.3 + 0.7 * torch.rand(1, 1, side, side, generator=gen))
+    across = _gauss1d(width)
+    across = across / across.max()
+    seeds = F.conv2d(seeds, across.view(1, 1, 1, -1), padding=(0, across.numel() // 2))
+    n = max(3, length | 1)
+    along = torch.ones(n) / n  # a motion blur averages: long streaks are fainter per pixel
+    streaks = F.conv2d(seeds, along.view(1, 1, n, 1), padding=(n // 2, 0))
+    # levels: a lone streak of average value reaches about 0.6, overlaps approach 1
+    gain = n / 0.65 * (0.6 + 0.8 * float(torch.rand((), generator=gen)))
+    streaks = 1 - torch.exp(-streaks * gain)
+    return _rotate_crop(streaks, h, w, angle)
+
+
+def _dense_rain(img: torch.Tensor, lv: float, gen: torch.Generator) -> torch.Tensor:
+    def u(a: float, b: float) -> float:
+        return a + (b - a) * float(torch.rand((), generator=gen))
+
+    _, _, h, w = img.shape
+    layers = 1 + int(u(0, 1 + 2.99 * lv))
+    base = u(-30, 30)
+    rain = torch.zeros(1, 1, h, w)
+    for k in range(layers):
+        # directions: mostly near the base angle, sometimes a second wind direction
+        angle = base + (u(-6, 6) if k == 0 or float(torch.rand((), generator=gen)) < 0.6 else u(-30, 30))
+        f = 1.0 if k == 0 else u(0.4, 1.0)  # farther layers: shorter, thinner, fainter
+        length = int((u(8, 20) + lv * u(5, 45)) * f)
+        # coverage: how many streaks pass over a pixel on average
+        coverage = (u(0.03, 0.1) + lv * u(0.05, 0.45)) * f
+        density = coverage / length
+        width = (u(0.35, 0.6) + lv * u(0, 0.7)) * f
+        bright = (u(0.25, 0.5) + lv * u(0.05, 0.35)) * f
+        rain = rain + dense_layer(h, w, density, length, width, angle, gen) * bright
+    rain = rain.clamp(0, 1)
+    tint = 1 - 0.08 * torch.rand(1, 3, 1, 1, generator=gen)
+    if float(torch.rand((), generator=gen)) < 0.6:
+        rainy = img + rain * tint  # additive, as the deraining literature's synthetic sets are made
+    else:
+        rainy = 1 - (1 - img) * (1 - rain * tint)
+    if float(torch.rand((), generator=gen)) < 0.6:
+        # veiling: heavy rain scatters light into a bright haze that lowers contrast
+        haze = lv * u(0.03, 0.3)
+        air = u(0.7, 0.95)
+        rainy = rainy * (1 - haze) + air * haze
+    return rainy.clamp(0, 1)
+
+
+def add_rain(clean: torch.Tensor, level: torch.Tensor, gen: torch.Generator,
+             dense_fraction: float = 0.6) -> torch.Tensor:
+    """Rainy versions of clean images [B,3,H,W] in [0,1]; level [B] in [0,1]; each image gets
+    the "dense" style with probability `dense_fraction`, the "streaks" style otherwise."""
     b, _, h, w = clean.shape
     out = []
     for i in range(b):
+        if float(torch.rand((), generator=gen)) < dense_fraction:
+            out.append(_dense_rain(clean[i:i + 1], float(level[i]), gen))
+            continue
         p = rain_params(float(level[i]), gen)
         rain = torch.zeros(1, 1, h, w)
         for k in range(p.layers):

@@ -117,6 +117,7 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--val-split", type=int, default=10,
                     help="every N-th image of the first --clean folder (or, without one, every N-th pair) is held out")
+    ap.add_argument("--init", help="start from this checkpoint's weights (a new schedule and optimizer): fine-tuning")
     ap.add_argument("--clip-weights", help="CLIP RN50 weights: the encoder loads them and is frozen (the paper's setup)")
     ap.add_argument("--vgg-weights", help="torchvision VGG-16 state dict for the perceptual loss")
     ap.add_argument("--seed", type=int, default=0)
@@ -140,13 +141,19 @@ def main(argv: Optional[list] = None) -> int:
     val_rainy, val_clean = validation_set(data.val_files)
     val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
 
-    start, gen = 0, torch.Generator().manual_seed(args.seed)
+    start, gen, init = 0, torch.Generator().manual_seed(args.seed), None
     if os.path.exists(last):
         model, ckpt = load_checkpoint(last)
         start = ckpt["step"]
         gen.set_state(ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"])
         print(f"resuming from {last} at step {start}", file=sys.stderr)
+    elif args.init:
+        if not os.path.exists(args.init):
+            raise SystemExit(f"error: --init checkpoint {args.init} does not exist")
+        model, init = load_checkpoint(args.init)
+        ckpt = None
+        print(f"starting from the weights of {args.init} (step {init['step']})", file=sys.stderr)
     else:
         model, ckpt = build(args.preset), None
         if args.clip_weights:
@@ -159,8 +166,10 @@ def main(argv: Optional[list] = None) -> int:
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     if ckpt:
         opt.load_state_dict(ckpt["optimizer"])
-        if "perceptual" in ckpt and perceptual.kind == "encoder":
-            perceptual.enc.load_state_dict(ckpt["perceptual"])
+    # the perceptual features stay those the run (or the run it fine-tunes) started with
+    source = ckpt or (init if args.init else None)
+    if source and source.get("perceptual") is not None and perceptual.kind == "encoder":
+        perceptual.enc.load_state_dict(source["perceptual"])
 
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -168,6 +177,10 @@ def main(argv: Optional[list] = None) -> int:
         "perceptual": perceptual.kind, "seed": args.seed, "data": data.counts, "device": str(dev),
         "clipWeights": bool(args.clip_weights) or bool(ckpt and ckpt.get("training", {}).get("clipWeights")),
     }
+    if ckpt and ckpt.get("training", {}).get("init"):
+        training["init"] = ckpt["training"]["init"]
+    elif init:
+        training["init"] = {"checkpoint": args.init, "training": init.get("training")}
     wall = ckpt.get("wall_seconds", 0.0) if ckpt else 0.0
     history = ckpt.get("history", []) if ckpt else []
     if not history:

@@ -6,7 +6,7 @@ import unittest
 import torch
 from torchvision.io import write_png
 
-from models.fclip_unet.data import TrainingData, add_rain, paired_files, validation_set
+from models.fclip_unet.data import TrainingData, add_rain, dense_layer, paired_files, validation_set
 from models.fclip_unet import train
 
 
@@ -43,6 +43,34 @@ class SyntheticRainTest(unittest.TestCase):
         a = add_rain(clean, torch.tensor([0.7]), torch.Generator().manual_seed(5))
         b = add_rain(clean, torch.tensor([0.7]), torch.Generator().manual_seed(5))
         self.assertTrue(torch.equal(a, b))
+
+
+class DenseRainTest(unittest.TestCase):
+    def test_dense_rain_covers_more_of_the_image_than_streaks(self):
+        clean = torch.full((1, 3, 128, 128), 0.3)
+
+        def touched(fraction):
+            shares = []
+            for s in range(6):
+                rainy = add_rain(clean, torch.tensor([1.0]), torch.Generator().manual_seed(s), dense_fraction=fraction)
+                shares.append(float(((rainy - clean).abs().amax(1) > 0.05).float().mean()))
+            return sum(shares) / len(shares)
+
+        dense, sparse = touched(1.0), touched(0.0)
+        self.assertGreater(dense, 0.3, "a downpour leaves few pixels untouched")
+        self.assertGreater(dense, sparse)
+
+    def test_dense_streaks_run_along_their_angle(self):
+        g = torch.Generator().manual_seed(0)
+        vertical = dense_layer(96, 96, density=0.01, length=25, width=0.5, angle=0.0, gen=g)[0, 0]
+        dy = (vertical[1:] - vertical[:-1]).abs().mean()
+        dx = (vertical[:, 1:] - vertical[:, :-1]).abs().mean()
+        self.assertGreater(float(vertical.max()), 0.3)
+        self.assertLess(float(dy) * 3, float(dx), "vertical streaks change slowly down the image")
+        turned = dense_layer(96, 96, density=0.01, length=25, width=0.5, angle=90.0, gen=torch.Generator().manual_seed(0))[0, 0]
+        tdy = (turned[1:] - turned[:-1]).abs().mean()
+        tdx = (turned[:, 1:] - turned[:, :-1]).abs().mean()
+        self.assertLess(float(tdx) * 3, float(tdy), "turned by 90 degrees they run across")
 
 
 class FoldersTest(unittest.TestCase):
@@ -98,6 +126,23 @@ class TrainTest(unittest.TestCase):
                 steps = [json.loads(line)["step"] for line in f]
             self.assertEqual(steps, [2, 4])
             self.assertIn("models.fclip_unet.train", ckpt["training"]["command"])
+
+            # fine-tuning: --init starts a new schedule from those weights
+            tuned = os.path.join(d, "tuned")
+            targs = [a if a != out else tuned for a in args] + ["--init", os.path.join(out, "last.pt")]
+            self.assertEqual(train.main(targs + ["--stop-at", "2"]), 0)
+            t = torch.load(os.path.join(tuned, "last.pt"))
+            self.assertEqual(t["step"], 2, "a new schedule counts from 0")
+            self.assertEqual(t["history"][0]["psnr"], ckpt["history"][-1]["psnr"],
+                             "step 0 validates the weights it started from")
+            self.assertEqual(t["training"]["init"]["checkpoint"], os.path.join(out, "last.pt"))
+            self.assertEqual(train.main(targs), 0)
+            t = torch.load(os.path.join(tuned, "last.pt"))
+            self.assertEqual(t["step"], 4)
+            self.assertIn("init", t["training"], "a resumed fine-tune keeps its origin")
+            with self.assertRaises(SystemExit) as ctx:
+                train.main([a if a != out else os.path.join(d, "x") for a in args] + ["--init", os.path.join(d, "none.pt")])
+            self.assertIn("none.pt", str(ctx.exception))
 
 
 if __name__ == "__main__":
