@@ -58,6 +58,7 @@ export class Derainer {
   private readonly started = new Set<number>();
   private failure: Error | null = null;
   private readonly exited: Promise<void>;
+  private readonly drainWaiters: Array<() => void> = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -130,24 +131,40 @@ export class Derainer {
     if (!p) return;
     this.pending.delete(msg.id);
     this.spare.push(msg.frame);
-    if (msg.type === 'run-failed') {
-      p.reject(new Error(`inference failed: ${msg.message}`));
-      return;
-    }
-    const src = p.frame;
-    p.resolve({ frame: { ...src, data: Buffer.from(msg.out) }, inferenceMs: msg.ms });
+    if (msg.type === 'run-failed') p.reject(new Error(`inference failed: ${msg.message}`));
+    else p.resolve({ frame: { ...p.frame, data: Buffer.from(msg.out) }, inferenceMs: msg.ms });
+    this.settled();
   }
 
   private fail(err: Error): void {
     this.failure = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    this.settled();
   }
 
+  /**
+   * Finishes the frames already handed over, then stops the worker. Terminating a worker in the
+   * middle of a native onnxruntime run aborts the whole process (onnxruntime-node's binding), and
+   * a heavy model's run can take many seconds on a CPU, so only a worker that has no run left
+   * and still does not exit is terminated.
+   */
   async close(): Promise<void> {
+    this.failure ??= new Error('the derainer is closed');
     this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    await Promise.race([this.drained(), this.exited]);
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
     await this.exited;
     clearTimeout(timer);
+  }
+
+  private drained(): Promise<void> {
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private settled(): void {
+    if (this.pending.size > 0) return;
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 }

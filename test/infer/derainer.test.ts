@@ -141,3 +141,21 @@ test('a worker that died fails the frames in flight, and close() still returns',
   const closed = await Promise.race([d.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 5000))]);
   assert.equal(closed, 'closed');
 });
+
+test('close() lets the frames already handed over finish, however long they take', async () => {
+  const [w, h] = [640, 360];
+  const model = buildFusedBytes(buildBuiltinModel({ width: 32, depth: 6 }), { width: w, height: h, inferWidth: w, inferHeight: h, multiple: 4, output: 'residual' });
+  const d = await Derainer.open({ model, width: w, height: h, ep: 'cpu', threads: 1, smooth: 0 });
+  const { inferenceMs } = await d.infer(frameOf(new Uint8Array(w * h * 3).fill(90), 0, w, h));
+  // More queued work than close()'s 2 s grace for a worker that will not exit: terminating the
+  // worker in a run would abort this whole test process.
+  const n = Math.min(120, Math.max(4, Math.ceil(3000 / inferenceMs)));
+  const runs = Array.from({ length: n }, (_, i) => d.infer(frameOf(new Uint8Array(w * h * 3).fill(90), i + 1, w, h)));
+  const t0 = performance.now();
+  await d.close();
+  const closeMs = performance.now() - t0;
+  const results = await Promise.allSettled(runs);
+  assert.deepEqual(results.map((r) => r.status), results.map(() => 'fulfilled'), 'every frame handed over came back');
+  assert.ok(n * inferenceMs > 2000 || closeMs > 2000, `the queue outlasted the grace period (${n} x ${inferenceMs.toFixed(0)} ms, close took ${closeMs.toFixed(0)} ms)`);
+  await assert.rejects(d.infer(frameOf(new Uint8Array(w * h * 3), n + 1, w, h)), /closed/);
+});
