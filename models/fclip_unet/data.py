@@ -214,7 +214,9 @@ def add_rain(clean: torch.Tensor, level: torch.Tensor, gen: torch.Generator,
     b, _, h, w = clean.shape
     out = []
     for i in range(b):
-        if float(torch.rand((), generator=gen)) < dense_fraction:
+        # no draw at all without dense rain: the random stream is then that of the kit before
+        # dense rain existed, so checkpoints trained then can be reproduced (--dense-rain 0)
+        if dense_fraction > 0 and float(torch.rand((), generator=gen)) < dense_fraction:
             out.append(_dense_rain(clean[i:i + 1], float(level[i]), gen))
             continue
         p = rain_params(float(level[i]), gen)
@@ -249,7 +251,8 @@ class TrainingData:
     """Clean images with synthetic rain, mixed with real rainy/clean pairs."""
 
     def __init__(self, clean_dirs: Sequence[str], pair_dirs: Sequence[str], crop: int,
-                 val_every: int = 10, real_fraction: float = 0.2, max_side: int = 1024):
+                 val_every: int = 10, real_fraction: float = 0.2, max_side: int = 1024,
+                 dense_fraction: float = 0.6):
         clean_files: List[str] = []
         for d in clean_dirs:
             clean_files += list_images(d)
@@ -271,7 +274,7 @@ class TrainingData:
         self.clean = CropSampler([(load_rgb(f, max_side),) for f in train_clean + [c for _, c in pairs]], crop) if (train_clean or pairs) else None
         self.pairs = CropSampler([(load_rgb(r, max_side), load_rgb(c, max_side)) for r, c in pairs], crop) if pairs else None
         self.real_fraction = real_fraction if pairs else 0.0
-        self.crop = crop
+        self.crop, self.dense_fraction = crop, dense_fraction
         self.counts = {"clean": len(train_clean), "pairs": len(pairs), "validation": len(self.val_files)}
 
     def batch(self, n: int, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -285,12 +288,13 @@ class TrainingData:
         if n - n_real:
             (c,) = self.clean.sample(n - n_real, gen)
             level = torch.rand(n - n_real, generator=gen) ** 0.7  # lean towards heavier rain
-            rainy.append(add_rain(c, level, gen))
+            rainy.append(add_rain(c, level, gen, self.dense_fraction))
             clean.append(c)
         return torch.cat(rainy), torch.cat(clean)
 
 
-def validation_set(files: Sequence[str], size: int = 256, seed: int = 1234) -> Tuple[torch.Tensor, torch.Tensor]:
+def validation_set(files: Sequence[str], size: int = 256, seed: int = 1234,
+                   dense_fraction: float = 0.6) -> Tuple[torch.Tensor, torch.Tensor]:
     """Fixed rainy/clean validation pairs: a centre crop of each held-out image, rain levels
     spread from light to heavy, always the same for the same files and seed."""
     gen = torch.Generator().manual_seed(seed)
@@ -303,4 +307,4 @@ def validation_set(files: Sequence[str], size: int = 256, seed: int = 1234) -> T
         clean.append(F.interpolate(img, size=(size, size), mode="area"))
     c = torch.cat(clean)
     level = torch.linspace(0.1, 1.0, len(files))
-    return add_rain(c, level, gen), c
+    return add_rain(c, level, gen, dense_fraction), c

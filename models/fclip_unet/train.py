@@ -113,6 +113,8 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--lambda-p", type=float, default=1.0, help="weight of the perceptual loss (paper: 1)")
+    ap.add_argument("--dense-rain", type=float, default=0.6,
+                    help="share of synthetic images with dense (photo-editor style) rain; 0: sparse streaks only, as the kit made before")
     ap.add_argument("--real-fraction", type=float, default=0.25, help="share of each batch from real pairs")
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--val-split", type=int, default=10,
@@ -135,10 +137,13 @@ def main(argv: Optional[list] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
 
-    data = TrainingData(args.clean, args.pairs, args.crop, val_every=args.val_split, real_fraction=args.real_fraction)
+    if not 0 <= args.dense_rain <= 1:
+        raise SystemExit(f"error: --dense-rain is a share from 0 to 1 (got {args.dense_rain})")
+    data = TrainingData(args.clean, args.pairs, args.crop, val_every=args.val_split, real_fraction=args.real_fraction,
+                        dense_fraction=args.dense_rain)
     if not data.val_files:
         raise SystemExit("error: no validation images: --val-split must be at least 1")
-    val_rainy, val_clean = validation_set(data.val_files)
+    val_rainy, val_clean = validation_set(data.val_files, dense_fraction=args.dense_rain)
     val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
 
     start, gen, init = 0, torch.Generator().manual_seed(args.seed), None
@@ -173,7 +178,7 @@ def main(argv: Optional[list] = None) -> int:
 
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "lambdaP": args.lambda_p,
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "lambdaP": args.lambda_p, "denseRain": args.dense_rain,
         "perceptual": perceptual.kind, "seed": args.seed, "data": data.counts, "device": str(dev),
         "clipWeights": bool(args.clip_weights) or bool(ckpt and ckpt.get("training", {}).get("clipWeights")),
     }

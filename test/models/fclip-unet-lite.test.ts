@@ -24,6 +24,6 @@ test('fclip-unet-lite removes rain: Rain100H PSNR and SSIM above the input (firs
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   assert.equal(s.n, 4);
-  assert.ok(s.psnr > s.inputPsnr + 2.5, `psnr ${s.psnr} vs input ${s.inputPsnr}`);
-  assert.ok(s.ssim > s.inputSsim + 0.08, `ssim ${s.ssim} vs input ${s.inputSsim}`);
+  assert.ok(s.psnr > s.inputPsnr + 6, `psnr ${s.psnr} vs input ${s.inputPsnr}`);
+  assert.ok(s.ssim > s.inputSsim + 0.25, `ssim ${s.ssim} vs input ${s.inputSsim}`);
 });
