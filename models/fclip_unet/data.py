@@ -104,10 +104,13 @@ class RainParams:
     splashes: float  # splash density
 
 
-def rain_params(level: float, gen: torch.Generator) -> RainParams:
-    def u(a: float, b: float) -> float:
-        return a + (b - a) * float(torch.rand((), generator=gen))
+def _uniform(gen: torch.Generator):
+    """u(a, b): one uniform draw from [a, b) off the generator."""
+    return lambda a, b: a + (b - a) * float(torch.rand((), generator=gen))
 
+
+def rain_params(level: float, gen: torch.Generator) -> RainParams:
+    u = _uniform(gen)
     lv = min(max(level, 0.0), 1.0)
     return RainParams(
         layers=1 + int(u(0, 1 + 2.99 * lv)),
@@ -128,6 +131,13 @@ def _gauss1d(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
+def _widen(layer: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gives vertical streaks their width: a Gaussian across them, peak kept at 1."""
+    across = _gauss1d(sigma)
+    across = across / across.max()
+    return F.conv2d(layer, across.view(1, 1, 1, -1), padding=(0, across.numel() // 2))
+
+
 def streak_layer(h: int, w: int, p: RainParams, angle: float, gen: torch.Generator) -> torch.Tensor:
     """One layer of streaks [1,1,h,w] in [0, ~brightness]."""
     # draw in a frame rotated by `angle`, large enough to cover the image after rotation
@@ -138,9 +148,7 @@ def streak_layer(h: int, w: int, p: RainParams, angle: float, gen: torch.Generat
     along = torch.hann_window(n + 2, periodic=False)[1:-1]  # tapered ends
     along = along / along.max()
     streaks = F.conv2d(seeds, along.view(1, 1, n, 1), padding=(n // 2, 0))
-    across = _gauss1d(p.width)
-    across = across / across.max()
-    streaks = F.conv2d(streaks, across.view(1, 1, 1, -1), padding=(0, across.numel() // 2))
+    streaks = _widen(streaks, p.width)
     return _rotate_crop(streaks, h, w, angle).clamp(0, 1) * p.brightness
 
 
@@ -162,9 +170,7 @@ def dense_layer(h: int, w: int, density: float, length: int, width: float, angle
     side = int(math.ceil(math.hypot(h, w))) + 2
     seeds = (torch.rand(1, 1, side, side, generator=gen) < density).float()
     seeds = seeds * (0.3 + 0.7 * torch.rand(1, 1, side, side, generator=gen))
-    across = _gauss1d(width)
-    across = across / across.max()
-    seeds = F.conv2d(seeds, across.view(1, 1, 1, -1), padding=(0, across.numel() // 2))
+    seeds = _widen(seeds, width)
     n = max(3, length | 1)
     along = torch.ones(n) / n  # a motion blur averages: long streaks are fainter per pixel
     streaks = F.conv2d(seeds, along.view(1, 1, n, 1), padding=(n // 2, 0))
@@ -175,9 +181,7 @@ def dense_layer(h: int, w: int, density: float, length: int, width: float, angle
 
 
 def _dense_rain(img: torch.Tensor, lv: float, gen: torch.Generator) -> torch.Tensor:
-    def u(a: float, b: float) -> float:
-        return a + (b - a) * float(torch.rand((), generator=gen))
-
+    u = _uniform(gen)
     _, _, h, w = img.shape
     layers = 1 + int(u(0, 1 + 2.99 * lv))
     base = u(-30, 30)

@@ -14,6 +14,11 @@ function available(name: string): boolean {
   return existsSync(path.join(MODELS_DIR, name, 'card.json'));
 }
 
+/** A GPU provider asked for, or `auto` where onnxruntime was installed with its GPU providers. */
+export function runsOnGpu(ep: EpChoice): boolean {
+  return ep === 'cuda' || ep === 'tensorrt' || (ep === 'auto' && gpuProvidersInstalled());
+}
+
 /**
  * The default model for an execution-provider choice. `auto` counts as a GPU when onnxruntime
  * was installed with its GPU providers (ONNXRUNTIME_NODE_INSTALL=cuda12): that install is made
@@ -21,7 +26,6 @@ function available(name: string): boolean {
  */
 export function defaultModelName(ep: EpChoice): string {
   if (process.env.DERAIN_DEFAULT_MODEL) return process.env.DERAIN_DEFAULT_MODEL;
-  const onGpu = ep === 'cuda' || ep === 'tensorrt' || (ep === 'auto' && gpuProvidersInstalled());
-  if (!onGpu && available(CPU_DEFAULT)) return CPU_DEFAULT;
+  if (!runsOnGpu(ep) && available(CPU_DEFAULT)) return CPU_DEFAULT;
   return QUALITY_DEFAULT;
 }

@@ -58,7 +58,8 @@ export class Derainer {
   private readonly started = new Set<number>();
   private failure: Error | null = null;
   private readonly exited: Promise<void>;
-  private readonly drainWaiters: Array<() => void> = [];
+  /** the last frame handed over: the worker runs frames in order, so it settles last */
+  private lastRun: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly worker: Worker,
@@ -108,10 +109,12 @@ export class Derainer {
     const id = this.nextId++;
     const msg: ToWorker = { type: 'run', id, frame: buf, smooth: opts.smooth ?? this.opts.smooth, reset: !this.started.has(lane), lane };
     this.started.add(lane);
-    return new Promise<Derained>((resolve, reject) => {
+    const run = new Promise<Derained>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, frame });
       this.worker.postMessage(msg, [buf]);
     });
+    this.lastRun = run.catch(() => {});
+    return run;
   }
 
   /** The lane's next frame restarts its smoothing state (a reconnect or a scene the caller knows changed). */
@@ -133,14 +136,12 @@ export class Derainer {
     this.spare.push(msg.frame);
     if (msg.type === 'run-failed') p.reject(new Error(`inference failed: ${msg.message}`));
     else p.resolve({ frame: { ...p.frame, data: Buffer.from(msg.out) }, inferenceMs: msg.ms });
-    this.settled();
   }
 
   private fail(err: Error): void {
     this.failure = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    this.settled();
   }
 
   /**
@@ -152,19 +153,9 @@ export class Derainer {
   async close(): Promise<void> {
     this.failure ??= new Error('the derainer is closed');
     this.worker.postMessage({ type: 'close' } satisfies ToWorker);
-    await Promise.race([this.drained(), this.exited]);
+    await Promise.race([this.lastRun, this.exited]);
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
     await this.exited;
     clearTimeout(timer);
-  }
-
-  private drained(): Promise<void> {
-    if (this.pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
-  }
-
-  private settled(): void {
-    if (this.pending.size > 0) return;
-    for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 }

@@ -41,7 +41,6 @@ export const LIVE_IN_FLIGHT = 1;
 export class SharedSession {
   private inflight = 0;
   private readonly waiting: { lane: number; grant: (ok: boolean) => void }[] = [];
-  private readonly running = new Set<Promise<Derained>>();
   private nextLane = 1;
   lanes = 0;
 
@@ -72,8 +71,7 @@ export class SharedSession {
   }
 
   run(frame: Frame, lane: number, smooth: number): Promise<Derained> {
-    const job = this.derainer.infer(frame, { lane, smooth }).finally(() => {
-      this.running.delete(job);
+    return this.derainer.infer(frame, { lane, smooth }).finally(() => {
       this.inflight--;
       const next = this.waiting.shift();
       if (next) {
@@ -81,17 +79,11 @@ export class SharedSession {
         next.grant(true);
       }
     });
-    this.running.add(job);
-    return job;
   }
 
-  /**
-   * Closes the session once the frames it is running are done. (A worker stopped in the middle
-   * of onnxruntime's native run can take the process down with it; one inference is the wait.)
-   */
+  /** Closes the session once the frames it is running are done (Derainer.close waits for them). */
   async close(): Promise<void> {
     for (const w of this.waiting.splice(0)) w.grant(false);
-    await Promise.allSettled([...this.running]);
     await this.derainer.close();
   }
 }
