@@ -211,13 +211,100 @@ def _dense_rain(img: torch.Tensor, lv: float, gen: torch.Generator) -> torch.Ten
     return rainy.clamp(0, 1)
 
 
+class StreakBank:
+    """Rendered rain-streak layers (Garg & Nayar's photometric database: gray streaks on black),
+    kept in memory as uint8 and cut into layers of any size, scale, angle and blur."""
+
+    def __init__(self, folder: str):
+        files = list_images(folder)
+        if not files:
+            raise SystemExit(f"error: no streak layers (png) in {folder}")
+        self.layers = []
+        for f in files:
+            try:
+                img = read_image(f, ImageReadMode.GRAY)
+            except RuntimeError as err:
+                raise SystemExit(f"error: cannot read streak layer {f}: {err}")
+            self.layers.append(img)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def layer(self, h: int, w: int, scale: float, angle: float, blur: float, gen: torch.Generator) -> torch.Tensor:
+        """[1,1,h,w] in [0,1]: a window of a random layer seen `scale` times larger (tiled where
+        the window is larger than the layer), defocused by `blur` (sigma, pixels) and turned by
+        `angle` degrees; the brightest streaks reach about 1."""
+        src = self.layers[int(torch.randint(len(self.layers), (1,), generator=gen))]
+        side = int(math.ceil(math.hypot(h, w))) + 2
+        win = max(4, int(math.ceil(side / scale)))
+        sh, sw = src.shape[-2:]
+        reps = (1, -(-win // sh) + 1, -(-win // sw) + 1)
+        big = src.repeat(*reps) if reps[1] > 1 or reps[2] > 1 else src
+        y = int(torch.randint(big.shape[-2] - win + 1, (1,), generator=gen))
+        x = int(torch.randint(big.shape[-1] - win + 1, (1,), generator=gen))
+        crop = big[:, y:y + win, x:x + win].float()[None] / 255
+        crop = F.interpolate(crop, size=(side, side), mode="bilinear", align_corners=False)
+        if blur > 0.3:
+            k = _gauss1d(blur)
+            crop = F.conv2d(F.conv2d(crop, k.view(1, 1, -1, 1), padding=(k.numel() // 2, 0)), k.view(1, 1, 1, -1), padding=(0, k.numel() // 2))
+        crop = crop / crop.flatten().quantile(0.999).clamp(min=0.05)
+        return _rotate_crop(crop, h, w, angle).clamp(0, 1)
+
+
+def _garg_rain(img: torch.Tensor, lv: float, bank: StreakBank, gen: torch.Generator) -> torch.Tensor:
+    """Rendered streak layers at several depths: far ones small, thin, faint and dense (two
+    tiles stacked), near ones large, defocused and bright; one wind angle with a little spread;
+    additive or screen blend; a veil that grows with the rain (accumulation, fog)."""
+    u = _uniform(gen)
+    _, _, h, w = img.shape
+    base = u(-30, 30)
+    rain = torch.zeros(1, 1, h, w)
+    depths = 1 + int(u(0, 1 + 2.99 * lv))
+    for k in range(depths):
+        near = k == depths - 1 and depths > 1 and float(torch.rand((), generator=gen)) < 0.7
+        if near:
+            scale, blur, bright = u(1.5, 3.0), u(0.5, 2.0), u(0.5, 0.9) + 0.1 * lv
+        else:
+            scale, blur, bright = u(0.35, 1.2), 0.0, u(0.25, 0.55) + lv * u(0.05, 0.35)
+        angle = base + u(-5, 5)
+        layer = bank.layer(h, w, scale, angle, blur, gen) * bright
+        if not near and lv > 0.5 and float(torch.rand((), generator=gen)) < 0.5:
+            layer = layer + bank.layer(h, w, scale, angle + u(-3, 3), 0.0, gen) * bright * u(0.5, 1.0)
+        rain = rain + layer
+    if lv > 0.3 and float(torch.rand((), generator=gen)) < 0.25:
+        dots = (torch.rand(1, 1, h, w, generator=gen) < lv * u(0, 0.002)).float()
+        k = _gauss1d(1.0)
+        dots = F.conv2d(F.conv2d(dots, k.view(1, 1, -1, 1), padding=(k.numel() // 2, 0)), k.view(1, 1, 1, -1), padding=(0, k.numel() // 2))
+        rain = rain + dots / dots.amax().clamp(min=1e-6) * 0.6
+    rain = rain.clamp(0, 1)
+    tint = 1 - 0.08 * torch.rand(1, 3, 1, 1, generator=gen)
+    if float(torch.rand((), generator=gen)) < 0.6:
+        rainy = img + rain * tint
+    else:
+        rainy = 1 - (1 - img) * (1 - rain * tint)
+    if float(torch.rand((), generator=gen)) < 0.6:
+        # depth-dependent veil: stronger towards the top of the frame, where the scene is far
+        haze = lv * u(0.03, 0.3)
+        ramp = torch.linspace(1.0, u(0.3, 1.0), h).view(1, 1, h, 1)
+        air = u(0.7, 0.95)
+        a = haze * ramp
+        rainy = rainy * (1 - a) + air * a
+    return rainy.clamp(0, 1)
+
+
 def add_rain(clean: torch.Tensor, level: torch.Tensor, gen: torch.Generator,
-             dense_fraction: float = 0.6) -> torch.Tensor:
+             dense_fraction: float = 0.6, bank: Optional[StreakBank] = None,
+             garg_fraction: float = 0.0) -> torch.Tensor:
     """Rainy versions of clean images [B,3,H,W] in [0,1]; level [B] in [0,1]; each image gets
-    the "dense" style with probability `dense_fraction`, the "streaks" style otherwise."""
+    rendered Garg-Nayar layers with probability `garg_fraction` (with a `bank`), else the
+    "dense" style with probability `dense_fraction`, the "streaks" style otherwise."""
     b, _, h, w = clean.shape
     out = []
     for i in range(b):
+        # no draw without a bank: the random stream stays that of the kit before it existed
+        if bank is not None and garg_fraction > 0 and float(torch.rand((), generator=gen)) < garg_fraction:
+            out.append(_garg_rain(clean[i:i + 1], float(level[i]), bank, gen))
+            continue
         # no draw at all without dense rain: the random stream is then that of the kit before
         # dense rain existed, so checkpoints trained then can be reproduced (--dense-rain 0)
         if dense_fraction > 0 and float(torch.rand((), generator=gen)) < dense_fraction:
@@ -256,7 +343,7 @@ class TrainingData:
 
     def __init__(self, clean_dirs: Sequence[str], pair_dirs: Sequence[str], crop: int,
                  val_every: int = 10, real_fraction: float = 0.2, max_side: int = 1024,
-                 dense_fraction: float = 0.6):
+                 dense_fraction: float = 0.6, bank: Optional[StreakBank] = None, garg_fraction: float = 0.0):
         clean_files: List[str] = []
         for d in clean_dirs:
             clean_files += list_images(d)
@@ -279,6 +366,7 @@ class TrainingData:
         self.pairs = CropSampler([(load_rgb(r, max_side), load_rgb(c, max_side)) for r, c in pairs], crop) if pairs else None
         self.real_fraction = real_fraction if pairs else 0.0
         self.crop, self.dense_fraction = crop, dense_fraction
+        self.bank, self.garg_fraction = bank, garg_fraction
         self.counts = {"clean": len(train_clean), "pairs": len(pairs), "validation": len(self.val_files)}
 
     def batch(self, n: int, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -292,13 +380,14 @@ class TrainingData:
         if n - n_real:
             (c,) = self.clean.sample(n - n_real, gen)
             level = torch.rand(n - n_real, generator=gen) ** 0.7  # lean towards heavier rain
-            rainy.append(add_rain(c, level, gen, self.dense_fraction))
+            rainy.append(add_rain(c, level, gen, self.dense_fraction, self.bank, self.garg_fraction))
             clean.append(c)
         return torch.cat(rainy), torch.cat(clean)
 
 
 def validation_set(files: Sequence[str], size: int = 256, seed: int = 1234,
-                   dense_fraction: float = 0.6) -> Tuple[torch.Tensor, torch.Tensor]:
+                   dense_fraction: float = 0.6, bank: Optional[StreakBank] = None,
+                   garg_fraction: float = 0.0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Fixed rainy/clean validation pairs: a centre crop of each held-out image, rain levels
     spread from light to heavy, always the same for the same files and seed."""
     gen = torch.Generator().manual_seed(seed)
@@ -311,4 +400,4 @@ def validation_set(files: Sequence[str], size: int = 256, seed: int = 1234,
         clean.append(F.interpolate(img, size=(size, size), mode="area"))
     c = torch.cat(clean)
     level = torch.linspace(0.1, 1.0, len(files))
-    return add_rain(c, level, gen, dense_fraction), c
+    return add_rain(c, level, gen, dense_fraction, bank, garg_fraction), c

@@ -26,8 +26,10 @@ OPSET = 17
 CARD_KEY = "derain.card"
 
 
-def gflop(module, h: int, w: int) -> float:
-    return round(2 * conv_macs(module, torch.rand(1, 3, h, w)) / 1e9, 3)
+def gflop(module, h: int, w: int, channels: int = 3) -> float:
+    """At h x w full-resolution pixels (an encoder behind the unshuffle stem sees 12 x h/2 x w/2)."""
+    r = 2 if channels == 12 else 1
+    return round(2 * conv_macs(module, torch.rand(1, channels, h // r, w // r)) / 1e9, 3)
 
 
 def make_card(model: FCLIPUNet, name: str, onnx_file: str, extra: dict) -> dict:
@@ -47,7 +49,7 @@ def make_card(model: FCLIPUNet, name: str, onnx_file: str, extra: dict) -> dict:
         "encoderParameters": count_params(model.visual),
         "gflop640x360": {
             "model": gflop(model, h, w),
-            "encoder": gflop(model.visual, h, w),
+            "encoder": gflop(model.visual, h, w, cfg.in_channels),
             "convention": "2 x multiply-accumulates of all convolutions, input padded to the size multiple",
         },
     }

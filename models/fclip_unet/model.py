@@ -38,8 +38,20 @@ class Config:
     dec_depths: Sequence[int] = (2, 2, 2, 1, 1)
     sigmas: Sequence[float] = PAPER_SIGMAS
     output: str = "residual"
+    # "clip": CLIP's stem on the RGB image; "unshuffle": a space-to-depth by 2 first, so the whole
+    # U-Net runs on a quarter of the positions with every pixel in its 12 channels, and the head
+    # returns 12 channels that depth-to-space puts back at full resolution (full-resolution
+    # input at the cost of half-resolution inference, thin streaks kept)
+    stem: str = "clip"
+    # decoder blocks: "convnext" (7x7 depthwise, LayerNorm, GELU: the paper's) or "res" (two dense
+    # 3x3 convolutions with ReLU, layer scale: what onnxruntime's CPU kernels run fastest)
+    block: str = "convnext"
 
     def __post_init__(self) -> None:
+        if self.stem not in ("clip", "unshuffle"):
+            raise ValueError("stem must be clip or unshuffle")
+        if self.block not in ("convnext", "res"):
+            raise ValueError("block must be convnext or res")
         if not 1 <= self.stages <= 4:
             raise ValueError("stages must be 1..4")
         steps = self.stages + 1
@@ -54,8 +66,12 @@ class Config:
 
     @property
     def multiple(self) -> int:
-        # stem 1/4, then each layer after the first halves
-        return 4 * 2 ** (self.stages - 1)
+        # stem 1/4, then each layer after the first halves; the unshuffle stem halves first
+        return 4 * 2 ** (self.stages - 1) * (2 if self.stem == "unshuffle" else 1)
+
+    @property
+    def in_channels(self) -> int:
+        return 12 if self.stem == "unshuffle" else 3
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +85,11 @@ PRESETS = {
     # the finest scale (its pixels are the most and its job is mostly the residual's edges)
     "fclip-unet-lite": Config(width=32, layers=(2, 2, 2, 2), stages=3,
                               dec_channels=(128, 96, 48, 16), dec_depths=(2, 2, 1, 0)),
+    # v2, full resolution on a CPU: the lite network behind a space-to-depth stem (every pixel
+    # seen, at the cost of the lite model at half resolution), dense residual blocks in the
+    # decoder (chosen from the op table in the kit README), a wider last stage for 12 outputs
+    "fclip-unet-lite2": Config(width=32, layers=(2, 2, 2, 2), stages=3, stem="unshuffle", block="res",
+                               dec_channels=(128, 96, 64, 32), dec_depths=(3, 1, 0, 0)),
 }
 
 
@@ -119,9 +140,11 @@ class ClipEncoder(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         w = cfg.width
-        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
-        self.conv1 = nn.Conv2d(3, w // 2, 3, stride=2, padding=1, bias=False)
+        # space-to-depth puts channel c's 2x2 block at channels 4c..4c+3
+        rep = cfg.in_channels // 3
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).repeat_interleave(rep).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CLIP_STD).repeat_interleave(rep).view(1, -1, 1, 1), persistent=False)
+        self.conv1 = nn.Conv2d(cfg.in_channels, w // 2, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(w // 2)
         self.relu1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(w // 2, w // 2, 3, padding=1, bias=False)
@@ -191,17 +214,32 @@ class ConvNeXtBlock(nn.Module):
         return x + self.gamma * y
 
 
+class ResBlock(nn.Module):
+    """Two dense 3x3 convolutions with ReLU and a layer scale, residual: the block onnxruntime's
+    CPU convolutions run nearest their peak (ReLU fuses into the convolution; no norm to run)."""
+
+    def __init__(self, c: int, layer_scale: float = 1e-2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+        self.gamma = nn.Parameter(torch.full((1, c, 1, 1), layer_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gamma * self.conv2(self.act(self.conv1(x)))
+
+
 class UpDWBlock(nn.Module):
     """Upsample x2, project channels, then a depthwise block that restores the detail the
-    interpolation smeared."""
+    interpolation smeared (with `fast`, ReLU and no LayerNorm: cheaper on a CPU)."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, fast: bool = False):
         super().__init__()
         self.proj = nn.Conv2d(cin, cout, 1)
         self.dwconv = nn.Conv2d(cout, cout, 3, padding=1, groups=cout)
-        self.norm = ChannelNorm(cout)
+        self.norm = nn.Identity() if fast else ChannelNorm(cout)
         self.pwconv = nn.Conv2d(cout, cout, 1)
-        self.act = nn.GELU()
+        self.act = nn.ReLU() if fast else nn.GELU()
 
     def forward(self, x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         x = self.proj(F.interpolate(x, size=size, mode="bilinear", align_corners=False))
@@ -209,11 +247,12 @@ class UpDWBlock(nn.Module):
 
 
 class DecoderStage(nn.Module):
-    def __init__(self, cin: int, cout: int, skip: int, depth: int):
+    def __init__(self, cin: int, cout: int, skip: int, depth: int, block: str = "convnext"):
         super().__init__()
-        self.up = UpDWBlock(cin, cout)
+        self.up = UpDWBlock(cin, cout, fast=block == "res")
         self.skip = nn.Conv2d(skip, cout, 1)
-        self.blocks = nn.Sequential(*[ConvNeXtBlock(cout) for _ in range(depth)])
+        make = ResBlock if block == "res" else ConvNeXtBlock
+        self.blocks = nn.Sequential(*[make(cout) for _ in range(depth)])
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x, skip.shape[-2:]) + self.skip(skip)
@@ -229,12 +268,12 @@ class FCLIPUNet(nn.Module):
         self.visual = ClipEncoder(c)
         enc = self.visual.channels  # [half, layer1 (1/4), ..., layerN]
         # skips into the decoder, deep to shallow: layer(N-1) .. layer1, stem half, input image
-        skips = list(reversed(enc[:-1])) + [3]
+        skips = list(reversed(enc[:-1])) + [c.in_channels]
         cins = [enc[-1]] + list(c.dec_channels[:-1])
         self.stages = nn.ModuleList(
-            DecoderStage(cin, cout, s, d) for cin, cout, s, d in zip(cins, c.dec_channels, skips, c.dec_depths)
+            DecoderStage(cin, cout, s, d, c.block) for cin, cout, s, d in zip(cins, c.dec_channels, skips, c.dec_depths)
         )
-        self.head = nn.Conv2d(c.dec_channels[-1], 3, 3, padding=1)
+        self.head = nn.Conv2d(c.dec_channels[-1], c.in_channels, 3, padding=1)
         self.encoder_frozen = False
 
     # -- encoder freezing (the paper's setting with CLIP weights)
@@ -268,12 +307,17 @@ class FCLIPUNet(nn.Module):
         ph, pw = (-h) % m, (-w) % m
         # reflect needs pad < size; replicate takes any pad (tiny inputs in tests)
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
+        unshuffle = self.cfg.stem == "unshuffle"
+        if unshuffle:
+            xp = F.pixel_unshuffle(xp, 2)
         feats = self.perturb(self.visual(xp))
         skips = list(reversed(feats[:-1])) + [xp]
         y = feats[-1]
         for stage, skip in zip(self.stages, skips):
             y = stage(y, skip)
         y = self.head(y)
+        if unshuffle:
+            y = F.pixel_shuffle(y, 2)
         if ph or pw:
             y = y[..., :h, :w]
         return y if self.cfg.output == "residual" else x - y

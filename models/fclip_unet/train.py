@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .clip_weights import load_clip_weights
-from .data import TrainingData, validation_set
+from .data import StreakBank, TrainingData, validation_set
 from .model import FCLIPUNet, build
 
 
@@ -50,6 +50,7 @@ class PerceptualLoss(nn.Module):
     def __init__(self, model: FCLIPUNet, vgg_weights: Optional[str] = None):
         super().__init__()
         self.kind = "vgg16" if vgg_weights else "encoder"
+        self.unshuffle = model.cfg.stem == "unshuffle"  # that encoder reads space-to-depth input
         if vgg_weights:
             from torchvision.models import vgg16
 
@@ -66,7 +67,7 @@ class PerceptualLoss(nn.Module):
 
     def features(self, x: torch.Tensor) -> List[torch.Tensor]:
         if self.kind == "encoder":
-            return self.enc(x)
+            return self.enc(F.pixel_unshuffle(x, 2) if self.unshuffle else x)
         out, y = [], (x - self.mean) / self.std
         for i, layer in enumerate(self.vgg):
             y = layer(y)
@@ -115,6 +116,9 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--lambda-p", type=float, default=1.0, help="weight of the perceptual loss (paper: 1)")
     ap.add_argument("--dense-rain", type=float, default=0.6,
                     help="share of synthetic images with dense (photo-editor style) rain; 0: sparse streaks only, as the kit made before")
+    ap.add_argument("--streaks", help="folder of rendered rain-streak layers (../shared/data/rain-streaks-garg-nayar)")
+    ap.add_argument("--garg-rain", type=float, default=0.45,
+                    help="share of synthetic images made of --streaks layers at several depths (with --streaks)")
     ap.add_argument("--real-fraction", type=float, default=0.25, help="share of each batch from real pairs")
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--val-split", type=int, default=10,
@@ -139,11 +143,15 @@ def main(argv: Optional[list] = None) -> int:
 
     if not 0 <= args.dense_rain <= 1:
         raise SystemExit(f"error: --dense-rain is a share from 0 to 1 (got {args.dense_rain})")
+    if not 0 <= args.garg_rain <= 1:
+        raise SystemExit(f"error: --garg-rain is a share from 0 to 1 (got {args.garg_rain})")
+    bank = StreakBank(args.streaks) if args.streaks else None
+    garg = args.garg_rain if bank else 0.0
     data = TrainingData(args.clean, args.pairs, args.crop, val_every=args.val_split, real_fraction=args.real_fraction,
-                        dense_fraction=args.dense_rain)
+                        dense_fraction=args.dense_rain, bank=bank, garg_fraction=garg)
     if not data.val_files:
         raise SystemExit("error: no validation images: --val-split must be at least 1")
-    val_rainy, val_clean = validation_set(data.val_files, dense_fraction=args.dense_rain)
+    val_rainy, val_clean = validation_set(data.val_files, dense_fraction=args.dense_rain, bank=bank, garg_fraction=garg)
     val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
 
     start, gen, init = 0, torch.Generator().manual_seed(args.seed), None
@@ -178,7 +186,7 @@ def main(argv: Optional[list] = None) -> int:
 
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "lambdaP": args.lambda_p, "denseRain": args.dense_rain,
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "lambdaP": args.lambda_p, "denseRain": args.dense_rain, "gargRain": garg, "streaks": args.streaks,
         "perceptual": perceptual.kind, "seed": args.seed, "data": data.counts, "device": str(dev),
         "clipWeights": bool(args.clip_weights) or bool(ckpt and ckpt.get("training", {}).get("clipWeights")),
     }
