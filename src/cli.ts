@@ -3,25 +3,20 @@
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError, redactUrl } from './errors.js';
 import { EP_CHOICES, type EpChoice } from './infer/session.js';
-import { parseSize } from './infer/infer-size.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
-import { defaultModelName } from './infer/default-model.js';
+import { chooseModel } from './infer/open-model.js';
+import { MODEL_DEFAULTS } from './infer/model-settings.js';
+import { cliModelSettings, number } from './cli/flags.js';
+import { isInferUserError } from './infer/errors.js';
 
-function number(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-    return n;
-  };
-}
 
 function humanSummary(s: RunSummary): string {
   const lines = [
@@ -63,15 +58,11 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
       process.exit(130);
     }
   });
+  const settings = cliModelSettings({ ...flags, smooth: flags.smooth === false ? 0 : flags.smooth });
   const summary = await runJob({
+    ...settings,
     input,
     output: flags.output,
-    model: flags.model ?? defaultModelName(flags.ep),
-    inferSize: flags.inferSize ? parseSize(flags.inferSize, '--infer-size') : undefined,
-    scale: flags.scale,
-    smooth: flags.smooth === false ? 0 : flags.smooth,
-    ep: flags.ep,
-    threads: flags.threads,
     fps: flags.fps,
     signal: interrupt.signal,
     onStart: (info, ctx) => {
@@ -106,12 +97,12 @@ export function buildProgram(): Command {
     .description('derain a video file, an image folder or pattern, or an rtsp:// stream')
     .argument('<input>', 'video file, image folder, pattern such as frames/%03d.png, or rtsp:// URL')
     .option('-o, --output <path>', 'output: video file (.mp4 .mkv .mov), folder for PNG frames, or - for none', '-')
-    .option('--model <name|path>', `model name, model folder with card.json, or ONNX file (default: ${defaultModelName('auto')})`)
+    .option('--model <name|path>', `model name, model folder with card.json, or ONNX file (default: ${chooseModel(undefined, 'auto').name})`)
     .addOption(new Option('--infer-size <WxH>', 'inference resolution (default: the model card\'s)').conflicts('scale'))
     .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the input, in (0, 1]').argParser(number('--scale')))
-    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(0.6).argParser(number('--smooth')).conflicts('noSmooth'))
+    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(MODEL_DEFAULTS.smooth).argParser(number('--smooth')).conflicts('noSmooth'))
     .option('--no-smooth', 'turn temporal smoothing off')
-    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default('auto'))
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
     .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))
     .addOption(new Option('--fps <n>', 'frame rate of image inputs (default 25)').argParser(number('--fps')))
     .option('--json', 'print one JSON summary on stdout')
@@ -148,10 +139,11 @@ export async function main(argv: string[]): Promise<number> {
       // commander has printed its message; help and version are not errors.
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
     }
-    if (err instanceof UserError) {
-      process.stderr.write(`derain: error: ${redactUrl(err.message)}\n`);
-      if (process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
-      return err.exitCode;
+    // The user's to fix: bad arguments or inputs (2), or a run that failed while working (1).
+    if (err instanceof UserError || isInferUserError(err)) {
+      process.stderr.write(`derain: error: ${redactUrl(e.message)}\n`);
+      if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);
+      return err instanceof UserError ? err.exitCode : 2;
     }
     process.stderr.write(`derain: error: ${redactUrl(e.message ?? String(err))}\n`);
     if (process.env.DEBUG) process.stderr.write(`${e.stack}\n`);

@@ -11,6 +11,10 @@ export interface Frame {
   seq: number;
   /** wall-clock ms when the frame was decoded */
   capturedAt: number;
+  /** the first frame after a (re)connection or a cut: state carried across frames restarts */
+  reset?: boolean;
+  /** an output repeating the last frame while the source is down */
+  stale?: boolean;
 }
 
 export interface Source {

@@ -1,26 +1,19 @@
-// One `derain run` job: probe the input, prepare the model, run the pipeline, report.
+// One `derain run` job: probe the input, open the model, run the pipeline, report.
 import { UserError } from './errors.js';
-import { Derainer, DerainerError } from './infer/derainer.js';
-import { prepareModel } from './infer/prepare-model.js';
-import type { EpChoice } from './infer/session.js';
+import { openModel } from './infer/open-model.js';
+import type { ModelSettings } from './infer/model-settings.js';
 import type { Size } from './infer/infer-size.js';
 import { FfmpegSource } from './ingest/ffmpeg-source.js';
 import { probeInput, type InputInfo } from './ingest/probe.js';
 import { FfmpegEncoderSink } from './egress/ffmpeg-encoder.js';
 import { NullSink } from './egress/null-sink.js';
 import { parseOutput } from './egress/output-target.js';
-import { Pipeline, percentile, type PipelineStats } from './pipeline.js';
+import { FILE_POLICY, Pipeline, type PipelineStats } from './pipeline/index.js';
+import { percentile } from './util/percentile.js';
 
-export interface RunOptions {
+export interface RunOptions extends ModelSettings {
   input: string;
   output?: string;
-  model?: string;
-  inferSize?: Size;
-  scale?: number;
-  /** smoothing strength in [0, 1]; 0 = off */
-  smooth: number;
-  ep: EpChoice;
-  threads?: number;
   fps?: number;
   onStart?: (info: InputInfo, ctx: { model: string; ep: string; skipped: string[]; infer: Size }) => void;
   onFrame?: (stats: PipelineStats) => void;
@@ -52,19 +45,11 @@ const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 export async function runJob(opts: RunOptions): Promise<RunSummary> {
   const target = parseOutput(opts.output);
-  if (!(opts.smooth >= 0 && opts.smooth <= 1)) throw new UserError(`--smooth ${opts.smooth} must be in [0, 1]`);
   const info = await probeInput(opts.input, { fps: opts.fps });
   const frame = { width: info.width, height: info.height };
-  const model = prepareModel(opts.model, frame, { inferSize: opts.inferSize, scale: opts.scale });
-
-  let derainer: Derainer;
-  try {
-    derainer = await Derainer.open({ model: model.fused, width: frame.width, height: frame.height, ep: opts.ep, threads: opts.threads, smooth: opts.smooth });
-  } catch (err) {
-    if (err instanceof DerainerError && err.epUnavailable) throw new UserError(`execution provider ${opts.ep} is not available: ${err.message}`);
-    throw new UserError(`model ${model.card.name} (${model.source}) cannot be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
-  }
-  opts.onStart?.(info, { model: model.card.name, ep: derainer.ep, skipped: derainer.skippedEps, infer: model.infer });
+  const model = await openModel(opts, frame, { purpose: 'file' });
+  const { derainer } = model;
+  opts.onStart?.(info, { model: model.card.name, ep: model.ep, skipped: model.skippedEps, infer: model.infer });
 
   const source = new FfmpegSource(info);
   let sink: FfmpegEncoderSink | NullSink;
@@ -74,7 +59,15 @@ export async function runJob(opts: RunOptions): Promise<RunSummary> {
     await derainer.close();
     throw err;
   }
-  const pipeline = new Pipeline({ source, derainer, sinks: [sink], onFrame: opts.onFrame, expectFrames: info.frameCountExact ? info.frameCount : undefined });
+  const pipeline = new Pipeline({
+    source,
+    inference: derainer,
+    sinks: [sink],
+    policy: FILE_POLICY,
+    keepTimings: true,
+    onOutput: (_d, stats) => opts.onFrame?.(stats),
+    expectFrames: info.frameCountExact ? info.frameCount : undefined,
+  });
   opts.signal?.addEventListener('abort', () => pipeline.interrupt(), { once: true });
   let stats: PipelineStats;
   try {
@@ -97,7 +90,7 @@ export async function runJob(opts: RunOptions): Promise<RunSummary> {
     inferWidth: model.infer.width,
     inferHeight: model.infer.height,
     model: model.card.name,
-    ep: derainer.ep,
+    ep: model.ep,
     wallSeconds: round(stats.wallSeconds, 3),
     fps: round(stats.framesOut / Math.max(stats.wallSeconds, 1e-9)),
     inferenceMs: { p50: round(percentile(stats.inferenceMs, 50)), p95: round(percentile(stats.inferenceMs, 95)) },

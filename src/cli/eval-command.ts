@@ -1,9 +1,10 @@
 // `derain eval`: PSNR/SSIM of a model on a rain/norain image set.
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { runEval, type EvalSummary } from '../eval/run-eval.js';
-import { parseSize } from '../infer/infer-size.js';
 import { EP_CHOICES, type EpChoice } from '../infer/session.js';
+import { MODEL_DEFAULTS } from '../infer/model-settings.js';
+import { cliModelSettings, number } from './flags.js';
 
 interface EvalFlags {
   model?: string;
@@ -16,13 +17,6 @@ interface EvalFlags {
   json?: boolean;
 }
 
-function number(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-    return n;
-  };
-}
 
 function table(s: EvalSummary): string {
   const w = Math.max(5, ...s.perImage.map((r) => r.name.length));
@@ -46,14 +40,11 @@ function summaryLines(s: EvalSummary): string {
 async function evalCommand(flags: EvalFlags): Promise<void> {
   const interactive = process.stderr.isTTY && !process.env.CI;
   let bar: cliProgress.SingleBar | null = null;
+  const { smooth: _smooth, ...settings } = cliModelSettings(flags);
   const summary = await runEval({
-    model: flags.model,
+    ...settings,
     data: flags.data,
     limit: flags.limit,
-    inferSize: flags.inferSize ? parseSize(flags.inferSize, '--infer-size') : undefined,
-    scale: flags.scale,
-    ep: flags.ep,
-    threads: flags.threads,
     onStart: ({ model, pairs }) => {
       process.stderr.write(`derain eval: model ${model} on ${pairs} image pair${pairs === 1 ? '' : 's'} of ${flags.data}\n`);
       if (interactive) {
@@ -81,7 +72,7 @@ export function registerEvalCommand(program: Command): void {
     .addOption(new Option('--limit <N>', 'only the first N pairs, in natural name order').argParser(number('--limit')))
     .addOption(new Option('--infer-size <WxH>', 'inference resolution, turned to each image\'s orientation (default: full resolution)').conflicts('scale'))
     .addOption(new Option('--scale <s>', 'inference resolution as a fraction of each image, in (0, 1]').argParser(number('--scale')))
-    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default('auto'))
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
     .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))
     .option('--json', 'print one JSON object on stdout')
     .action(evalCommand);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { BUILTIN_MODELS } from '../infer/builtin-model.js';
-import { defaultModelName } from '../infer/default-model.js';
+import { chooseModel } from '../infer/open-model.js';
 import { MODELS_DIR, readCard, resolveModel, type ModelCard } from '../infer/model-card.js';
 import { measureSpeed } from '../infer/model-speed.js';
 import { importSource, importSpecOf, importTfjsModel } from '../infer/tfjs/import-model.js';
@@ -30,7 +30,7 @@ function cardFolders(): string[] {
 
 export function listModels(): ModelEntry[] {
   // what `derain run` picks without --model (its --ep defaults to auto)
-  const def = defaultModelName('auto');
+  const def = chooseModel(undefined, 'auto').name;
   const builtins = Object.keys(BUILTIN_MODELS).map((name) => ({ name, location: 'built-in', ready: true, default: name === def, card: resolveModel(name).card }));
   const carded = cardFolders().map((dir) => {
     const card = readCard(path.join(dir, 'card.json'));

@@ -3,24 +3,19 @@
 // beside the same scores for the rainy input.
 import { UserError } from '../errors.js';
 import type { Frame } from '../frame.js';
-import { Derainer, DerainerError, type Derained } from '../infer/derainer.js';
+import type { Derainer, Derained } from '../infer/derainer.js';
 import type { Size } from '../infer/infer-size.js';
 import { resolveModel } from '../infer/model-card.js';
-import { prepareModel } from '../infer/prepare-model.js';
-import type { EpChoice } from '../infer/session.js';
+import type { ModelSettings } from '../infer/model-settings.js';
+import { chooseModel, openModel } from '../infer/open-model.js';
 import { lumaOf, psnr, SSIM_WINDOW, SsimReference } from './metrics.js';
 import { listPairs, type ImagePair } from './pairs.js';
 import { readImage, type RgbImage } from './read-image.js';
 
-export interface EvalOptions {
-  model?: string;
+/** Model settings as for `derain run`; inferSize is turned to each image's orientation (one size serves 480x320 and 320x480); no smoothing. */
+export interface EvalOptions extends Omit<ModelSettings, 'smooth'> {
   data: string;
   limit?: number;
-  /** turned to each image's orientation, so one size serves sets that mix 480x320 and 320x480 */
-  inferSize?: Size;
-  scale?: number;
-  ep: EpChoice;
-  threads?: number;
   onStart?: (ctx: { model: string; pairs: number }) => void;
   onImage?: (done: number, total: number) => void;
 }
@@ -93,8 +88,10 @@ interface Launched {
 export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
   const started = performance.now();
   const pairs = listPairs(opts.data, opts.limit);
-  // Resolved up front, so an unknown model fails before any decoding; a fixed-size model keeps its size.
-  const resolved = resolveModel(opts.model);
+  // The same default model as `derain run`; resolved up front, so an unknown model fails before
+  // any decoding; a fixed-size model keeps its size.
+  const model = chooseModel(opts.model, opts.ep, 'file').name;
+  const resolved = resolveModel(model);
   const fixed = resolved.fixedSize !== undefined;
   opts.onStart?.({ model: resolved.card.name, pairs: pairs.length });
 
@@ -103,7 +100,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
     const key = `${frame.width}x${frame.height}`;
     let r = runners.get(key);
     if (!r) {
-      r = openRunner(opts, frame, fixed);
+      r = openRunner({ ...opts, model }, frame, fixed);
       // A failed open is reported where it is awaited; close() must not trip over it.
       r.catch(() => {});
       runners.set(key, r);
@@ -200,15 +197,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
   };
 }
 
-async function openRunner(opts: EvalOptions, frame: Size, fixed: boolean): Promise<Runner> {
+async function openRunner(opts: EvalOptions & { model: string }, frame: Size, fixed: boolean): Promise<Runner> {
   // Full resolution unless asked otherwise: the card's recommended size is for live video, not for scoring.
-  const req = opts.inferSize ? { inferSize: oriented(opts.inferSize, frame) } : opts.scale !== undefined ? { scale: opts.scale } : fixed ? {} : { scale: 1 };
-  const model = prepareModel(opts.model, frame, req);
-  try {
-    const derainer = await Derainer.open({ model: model.fused, width: frame.width, height: frame.height, ep: opts.ep, threads: opts.threads, smooth: 0 });
-    return { derainer, infer: model.infer };
-  } catch (err) {
-    if (err instanceof DerainerError && err.epUnavailable) throw new UserError(`execution provider ${opts.ep} is not available: ${err.message}`);
-    throw new UserError(`model ${model.card.name} (${model.source}) cannot be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const request = opts.inferSize ? { inferSize: oriented(opts.inferSize, frame) } : opts.scale !== undefined ? { scale: opts.scale } : fixed ? {} : { scale: 1 };
+  const { derainer, infer } = await openModel({ ...opts, smooth: 0 }, frame, { purpose: 'file', request });
+  return { derainer, infer };
 }

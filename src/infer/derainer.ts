@@ -5,6 +5,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Frame } from '../frame.js';
+import { EpUnavailableError, ModelError } from './errors.js';
 import type { EpChoice } from './session.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
@@ -24,14 +25,6 @@ export interface Derained {
   inferenceMs: number;
 }
 
-export class DerainerError extends Error {
-  constructor(
-    message: string,
-    readonly epUnavailable = false,
-  ) {
-    super(message);
-  }
-}
 
 interface Pending {
   resolve: (d: Derained) => void;
@@ -88,8 +81,9 @@ export class Derainer {
     });
     if (first.type !== 'ready') {
       await worker.terminate();
-      const msg = first.type === 'open-failed' ? first.message : 'inference worker did not start';
-      throw new DerainerError(msg, first.type === 'open-failed' && first.epUnavailable);
+      if (first.type !== 'open-failed') throw new Error('inference worker did not start');
+      if (first.epUnavailable) throw new EpUnavailableError(`execution provider ${opts.ep} is not available: ${first.message}`);
+      throw new ModelError(`cannot be loaded by onnxruntime: ${first.message.split('\n')[0]}`);
     }
     return new Derainer(worker, opts, first.ep, first.skipped);
   }
@@ -134,7 +128,7 @@ export class Derainer {
     if (!p) return;
     this.pending.delete(msg.id);
     this.spare.push(msg.frame);
-    if (msg.type === 'run-failed') p.reject(new Error(`inference failed: ${msg.message}`));
+    if (msg.type === 'run-failed') p.reject(new Error(msg.message));
     else p.resolve({ frame: { ...p.frame, data: Buffer.from(msg.out) }, inferenceMs: msg.ms });
   }
 

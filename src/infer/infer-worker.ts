@@ -2,7 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { FUSED_IO } from './fused-graph.js';
-import { openSession, EpUnavailableError } from './session.js';
+import { EpUnavailableError } from './errors.js';
+import { openSession } from './session.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.js';
+import { ModelError } from './errors.js';
 import { BUILTIN_MODELS, BUILTIN_MULTIPLE, BUILTIN_NAME, buildBuiltinModel } from './builtin-model.js';
 import { modelInputs } from './graph-merge.js';
 import { decodeModel, type ModelProto } from './onnx-proto.js';
@@ -35,7 +35,6 @@ export interface ResolvedModel {
 }
 
 export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
-export const DEFAULT_MODEL = BUILTIN_NAME;
 /** metadata key of a card embedded in an ONNX file */
 export const EMBEDDED_CARD_KEY = 'derain.card';
 
@@ -58,8 +57,8 @@ const BUILTIN_CARD: ModelCard = {
 
 function validateCard(raw: unknown, where: string): ModelCard {
   const c = raw as Partial<ModelCard>;
-  const bad = (field: string, want: string) => new UserError(`model card ${where}: "${field}" must be ${want}`);
-  if (!c || typeof c !== 'object') throw new UserError(`model card ${where}: not a JSON object`);
+  const bad = (field: string, want: string) => new ModelError(`model card ${where}: "${field}" must be ${want}`);
+  if (!c || typeof c !== 'object') throw new ModelError(`model card ${where}: not a JSON object`);
   if (typeof c.name !== 'string' || !c.name) throw bad('name', 'a non-empty string');
   if (c.output !== 'image' && c.output !== 'residual') throw bad('output', '"image" or "residual"');
   if (c.sizeMultiple !== undefined && !(Number.isInteger(c.sizeMultiple) && c.sizeMultiple >= 1)) throw bad('sizeMultiple', 'a positive integer');
@@ -73,7 +72,7 @@ export function readCard(file: string): ModelCard {
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UserError(`model card ${file} is not valid JSON: ${(err as Error).message}`);
+    throw new ModelError(`model card ${file} is not valid JSON: ${(err as Error).message}`);
   }
   return validateCard(raw, file);
 }
@@ -83,10 +82,10 @@ function loadOnnx(file: string): ModelProto {
   try {
     model = decodeModel(readFileSync(file));
   } catch (err) {
-    throw new UserError(`${file} is not an ONNX model (${(err as Error).message})`);
+    throw new ModelError(`${file} is not an ONNX model (${(err as Error).message})`);
   }
-  if (!model.graph || (model.graph.node ?? []).length === 0) throw new UserError(`${file} is not an ONNX model (it has no graph)`);
-  if (modelInputs(model).length !== 1) throw new UserError(`${file}: a deraining model needs exactly one image input, this one has ${modelInputs(model).length}`);
+  if (!model.graph || (model.graph.node ?? []).length === 0) throw new ModelError(`${file} is not an ONNX model (it has no graph)`);
+  if (modelInputs(model).length !== 1) throw new ModelError(`${file}: a deraining model needs exactly one image input, this one has ${modelInputs(model).length}`);
   return model;
 }
 
@@ -98,7 +97,7 @@ function embeddedCard(model: ModelProto, file: string): ModelCard | undefined {
   try {
     raw = JSON.parse(entry.value);
   } catch (err) {
-    throw new UserError(`${file}: its embedded model card is not valid JSON: ${(err as Error).message}`);
+    throw new ModelError(`${file}: its embedded model card is not valid JSON: ${(err as Error).message}`);
   }
   return validateCard(raw, `${file} (embedded)`);
 }
@@ -108,7 +107,7 @@ function fromOnnxFile(file: string, cardOrDefault: ModelCard | ((m: ModelProto) 
   if (!existsSync(file)) {
     const card = named ?? { ...DEFAULT_CARD, name: path.basename(file) };
     const hint = card.build ? ` (build it with: ${card.build})` : '';
-    throw new UserError(`model ${card.name}: ONNX file ${file} is missing${hint}`);
+    throw new ModelError(`model ${card.name}: ONNX file ${file} is missing${hint}`);
   }
   const peek = loadOnnx(file);
   const card = typeof cardOrDefault === 'function' ? cardOrDefault(peek) : cardOrDefault;
@@ -129,8 +128,7 @@ function fromOnnxFile(file: string, cardOrDefault: ModelCard | ((m: ModelProto) 
 }
 
 /** Resolves a model name (built-in or models/<name>), a folder with card.json, or an ONNX file. */
-export function resolveModel(spec: string | undefined): ResolvedModel {
-  const name = spec ?? DEFAULT_MODEL;
+export function resolveModel(name: string): ResolvedModel {
   const builtin = BUILTIN_MODELS[name];
   if (builtin) return { card: { ...BUILTIN_CARD, name }, source: 'built-in', load: () => buildBuiltinModel(builtin) };
 
@@ -154,5 +152,5 @@ export function resolveModel(spec: string | undefined): ResolvedModel {
     if (existsSync(namedCard)) return fromOnnxFile(name, readCard(namedCard));
     return fromOnnxFile(name, (m) => embeddedCard(m, name) ?? { ...DEFAULT_CARD, name: path.basename(name, '.onnx') });
   }
-  throw new UserError(`unknown model "${name}": not a built-in model (${Object.keys(BUILTIN_MODELS).join(', ')}), a folder under models/, or an existing ONNX file`);
+  throw new ModelError(`unknown model "${name}": not a built-in model (${Object.keys(BUILTIN_MODELS).join(', ')}), a folder under models/, or an existing ONNX file`);
 }

@@ -1,5 +1,5 @@
 // From --model and a frame size to the fused ONNX bytes the worker runs.
-import { UserError } from '../errors.js';
+import { ModelError } from './errors.js';
 import { buildFusedBytes } from './fused-graph.js';
 import { modelInputs } from './graph-merge.js';
 import { resolveModel, type ModelCard } from './model-card.js';
@@ -13,7 +13,7 @@ export interface PreparedModel {
   fused: Uint8Array;
 }
 
-export function prepareModel(spec: string | undefined, frame: Size, req: Omit<InferSizeRequest, 'recommended' | 'fixed'>): PreparedModel {
+export function prepareModel(spec: string, frame: Size, req: Omit<InferSizeRequest, 'recommended' | 'fixed'>): PreparedModel {
   const resolved = resolveModel(spec);
   const { card } = resolved;
   const fixed = resolved.fixedSize ? { height: resolved.fixedSize[0], width: resolved.fixedSize[1] } : undefined;
@@ -22,12 +22,12 @@ export function prepareModel(spec: string | undefined, frame: Size, req: Omit<In
   const base = resolved.load();
   const input = modelInputs(base)[0];
   if (input.elemType !== DataType.FLOAT || input.dims.length !== 4)
-    throw new UserError(`model ${card.name}: its input must be float32 NCHW (${card.input}); this one is type ${input.elemType} with ${input.dims.length} dimensions`);
+    throw new ModelError(`model ${card.name}: its input must be float32 NCHW (${card.input}); this one is type ${input.elemType} with ${input.dims.length} dimensions`);
   let fused: Uint8Array;
   try {
     fused = buildFusedBytes(base, { width: frame.width, height: frame.height, inferWidth: infer.width, inferHeight: infer.height, multiple: fixed ? 1 : card.sizeMultiple, output: card.output });
   } catch (err) {
-    throw new UserError(`model ${card.name}: ${(err as Error).message}`);
+    throw new ModelError(`model ${card.name}: ${(err as Error).message}`);
   }
   return { card, source: resolved.source, infer, fused };
 }

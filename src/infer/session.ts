@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import { EpUnavailableError } from './errors.js';
 
 export type EpChoice = 'auto' | 'tensorrt' | 'cuda' | 'cpu';
 export const EP_CHOICES: readonly EpChoice[] = ['auto', 'tensorrt', 'cuda', 'cpu'];
@@ -54,8 +55,6 @@ async function create(bytes: Uint8Array, ep: Ep, threads?: number): Promise<ort.
     ...(threads ? { intraOpNumThreads: threads } : {}),
   });
 }
-
-export class EpUnavailableError extends Error {}
 
 export async function openSession(bytes: Uint8Array, opts: SessionOptions): Promise<OpenedSession> {
   const order: readonly Ep[] = opts.ep === 'auto' ? AUTO_ORDER : [opts.ep];

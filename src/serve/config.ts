@@ -5,8 +5,8 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UserError, redactUrl } from '../errors.js';
-import { EP_CHOICES, type EpChoice } from '../infer/session.js';
-import type { Size } from '../infer/infer-size.js';
+import { modelSettingsFields, withDefaults, type ModelSettings } from '../infer/model-settings.js';
+import { bool, fieldPath, num, port, seconds } from '../util/fields.js';
 
 export type Transport = 'tcp' | 'udp';
 
@@ -15,7 +15,7 @@ export interface RecordConfig {
   segmentSeconds: number;
 }
 
-export interface StreamConfig {
+export interface StreamConfig extends ModelSettings {
   id: string;
   /** what ffmpeg opens (may hold credentials: never log it, use `display`) */
   url: string;
@@ -24,12 +24,6 @@ export interface StreamConfig {
   /** a synthetic source's size and rate (demo://) */
   demo?: { width: number; height: number; fps: number };
   transport: Transport;
-  model?: string;
-  inferSize?: Size;
-  scale?: number;
-  smooth: number;
-  ep: EpChoice;
-  threads?: number;
   /** overrides the frame rate the camera declares */
   fps?: number;
   connectTimeoutMs: number;
@@ -51,13 +45,6 @@ export interface ServeConfig {
   streams: StreamConfig[];
 }
 
-// Values that came from ${ENV} are strings: numbers and booleans written that way still count.
-const num = () => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number());
-const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
-const port = () => num().pipe(z.number().int().min(0).max(65535));
-const size = () => z.string().regex(/^\d+x\d+$/i, 'expected WIDTHxHEIGHT, for example 640x360');
-const seconds = () => num().pipe(z.number().positive());
-
 const recordSchema = z.strictObject({
   dir: z.string().min(1),
   segmentSeconds: seconds().optional(),
@@ -71,12 +58,7 @@ const outputsSchema = z.strictObject({
 
 // Settings a stream may set and `defaults` may set for every stream.
 const settings = {
-  model: z.string().min(1).optional(),
-  inferSize: size().optional(),
-  scale: num().pipe(z.number().gt(0).max(1)).optional(),
-  smooth: num().pipe(z.number().min(0).max(1)).optional(),
-  ep: z.enum(EP_CHOICES as [EpChoice, ...EpChoice[]]).optional(),
-  threads: num().pipe(z.number().int().min(1)).optional(),
+  ...modelSettingsFields,
   transport: z.enum(['tcp', 'udp']).optional(),
   fps: num().pipe(z.number().positive().max(240)).optional(),
   connectTimeout: seconds().optional(),
@@ -127,12 +109,6 @@ const configSchema = z
 type RawConfig = z.infer<typeof configSchema>;
 type RawSettings = NonNullable<RawConfig['defaults']>;
 
-export function fieldPath(p: readonly PropertyKey[]): string {
-  let out = '';
-  for (const k of p) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
-  return out;
-}
-
 /** Replaces ${NAME} and ${NAME:-default} in every string, so secrets stay in the environment. */
 export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, at: PropertyKey[] = []): unknown {
   if (typeof value === 'string') {
@@ -155,7 +131,8 @@ function issueText(issue: z.core.$ZodIssue): string {
     return issue.keys.map((k) => `${fieldPath([...issue.path, k])}: unknown field`).join('; ');
   }
   const where = fieldPath(issue.path) || 'config';
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}: missing (required)`;
+  if (issue.code === 'invalid_type') return `${where}: ${issue.input === undefined ? 'missing (required)' : issue.message.startsWith('must') ? issue.message : `must be ${issue.expected} (got ${JSON.stringify(issue.input)})`}`;
+  if (issue.code === 'invalid_value' && 'values' in issue) return `${where}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${JSON.stringify(issue.input)})`;
   return `${where}: ${issue.message}`;
 }
 
@@ -174,12 +151,6 @@ function parseDemo(url: string, where: string): { width: number; height: number;
     else throw new UserError(`${where}: unknown or invalid demo parameter ${k}=${v} (size=WxH, fps=1..60)`);
   }
   return out;
-}
-
-function parseSizeField(text: string | undefined): Size | undefined {
-  if (!text) return undefined;
-  const [w, h] = text.toLowerCase().split('x').map(Number);
-  return { width: w, height: h };
 }
 
 function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings, i: number, baseDir: string): StreamConfig {
@@ -201,6 +172,7 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
   const record = s.outputs.record ? { dir: path.resolve(baseDir, s.outputs.record.dir), segmentSeconds: s.outputs.record.segmentSeconds ?? 300 } : null;
   const model = s.model && existsSync(path.resolve(baseDir, s.model)) ? path.resolve(baseDir, s.model) : s.model;
   if (s.inferSize && s.scale !== undefined) throw new UserError(`streams[${i}]: set inferSize or scale, not both`);
+  const { inferSize, scale, smooth, ep, threads } = s;
   const initialMs = (s.backoffInitial ?? 0.5) * 1000;
   const maxMs = (s.backoffMax ?? 30) * 1000;
   if (maxMs < initialMs) throw new UserError(`streams[${i}].backoffMax: must be at least backoffInitial`);
@@ -211,12 +183,7 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
     kind,
     demo,
     transport: s.transport ?? 'tcp',
-    model,
-    inferSize: parseSizeField(s.inferSize),
-    scale: s.scale,
-    smooth: s.smooth ?? 0.6,
-    ep: s.ep ?? 'auto',
-    threads: s.threads,
+    ...withDefaults({ model, inferSize, scale, smooth, ep, threads }),
     fps: s.fps,
     connectTimeoutMs: (s.connectTimeout ?? 10) * 1000,
     stallTimeoutMs: (s.stallTimeout ?? 5) * 1000,
@@ -227,7 +194,7 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
 
 /** Validates an already-parsed config object (after ${ENV} substitution). */
 export function resolveConfig(input: unknown, origin: string, baseDir: string): ServeConfig {
-  const parsed = configSchema.safeParse(input ?? {});
+  const parsed = configSchema.safeParse(input ?? {}, { reportInput: true });
   if (!parsed.success) {
     const issues = parsed.error.issues.map(issueText);
     const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';

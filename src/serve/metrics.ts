@@ -2,13 +2,9 @@
 // registry (several can run in one process, as in the tests).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type DropReason =
-  /** inference fell behind a live source: the oldest waiting frame gave way */
-  | 'behind'
-  /** a WebSocket client read too slowly: its queue was full */
-  | 'slow_client'
-  /** an encoder (RTSP, recording, JPEG) fell behind: the frame skipped it */
-  | 'encoder_behind';
+import type { DropReason } from '../protocol/api.js';
+
+export type { DropReason };
 
 /** What the gauges read at scrape time. */
 export interface GaugeSource {

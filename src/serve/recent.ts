@@ -1,5 +1,5 @@
 // Figures over the last few seconds, for /api/streams (Prometheus keeps the long view).
-import { percentile } from '../pipeline.js';
+import { percentile } from '../util/percentile.js';
 
 export class Recent {
   private readonly samples: { t: number; e2eMs: number; inferMs: number }[] = [];

@@ -9,23 +9,16 @@
 // handed over while the first runs waits a whole inference in the worker's queue, while the
 // frame taken when the worker frees up is the newest the camera sent. Latency is what a
 // live output is judged by; the bench's live section measures both.
-import { UserError } from '../errors.js';
-import { Derainer, DerainerError, type Derained } from '../infer/derainer.js';
-import { prepareModel, type PreparedModel } from '../infer/prepare-model.js';
-import { serveDefaultModel } from './default-model.js';
-import { BUILTIN_NAME } from '../infer/builtin-model.js';
-import type { EpChoice } from '../infer/session.js';
+import type { Derainer, Derained } from '../infer/derainer.js';
+import type { ModelSettings } from '../infer/model-settings.js';
+import { openModel } from '../infer/open-model.js';
 import type { Size } from '../infer/infer-size.js';
 import type { Frame } from '../frame.js';
 
-export interface SessionSpec {
-  model?: string;
+/** A session serves every stream with the same model settings and frame size; smoothing is per stream. */
+export interface SessionSpec extends Omit<ModelSettings, 'smooth'> {
   width: number;
   height: number;
-  inferSize?: Size;
-  scale?: number;
-  ep: EpChoice;
-  threads?: number;
 }
 
 export interface SessionInfo {
@@ -113,6 +106,11 @@ export class Lane {
     return this.session.run(frame, this.id, this.smooth);
   }
 
+  /** Gives up a turn being waited for (the stream is stopping). */
+  cancel(): void {
+    this.session.cancel(this.id);
+  }
+
   /** The next frame restarts the smoothing state (the camera reconnected). */
   reset(): void {
     this.session.derainer.reset(this.id);
@@ -149,32 +147,8 @@ export class SessionPool {
   }
 
   private async open(spec: SessionSpec): Promise<SharedSession> {
-    const size = { width: spec.width, height: spec.height };
-    const req = { inferSize: spec.inferSize, scale: spec.scale };
-    let model: PreparedModel;
-    let note: string | undefined;
-    if (spec.model) model = prepareModel(spec.model, size, req);
-    else {
-      // The default model (as for `derain run`), unless it is not there (its ONNX is built by a
-      // command): a service must start, so it falls back to the built-in network and says so.
-      const chosen = serveDefaultModel(spec.ep);
-      note = chosen.note;
-      try {
-        model = prepareModel(chosen.name, size, req);
-      } catch (err) {
-        if (!(err instanceof UserError) || chosen.name === BUILTIN_NAME) throw err;
-        model = prepareModel(BUILTIN_NAME, size, req);
-        note = `the default model ${chosen.name} is not available (${err.message}); running ${BUILTIN_NAME}, which removes no rain`;
-      }
-    }
-    let derainer: Derainer;
-    try {
-      derainer = await Derainer.open({ model: model.fused, width: spec.width, height: spec.height, ep: spec.ep, threads: spec.threads, smooth: 0 });
-    } catch (err) {
-      if (err instanceof DerainerError && err.epUnavailable) throw new UserError(`execution provider ${spec.ep} is not available: ${err.message}`);
-      throw new UserError(`model ${model.card.name} cannot be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
-    }
-    return new SharedSession(derainer, { model: model.card.name, ep: derainer.ep, infer: model.infer, note }, this.inFlight);
+    const m = await openModel({ ...spec, smooth: 0 }, { width: spec.width, height: spec.height }, { purpose: 'live' });
+    return new SharedSession(m.derainer, { model: m.card.name, ep: m.ep, infer: m.infer, note: m.note }, this.inFlight);
   }
 
   /** A lane in the session for this spec, opening the session if no stream uses it yet. */

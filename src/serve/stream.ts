@@ -1,27 +1,22 @@
-// One live stream: source → shared inference session → outputs (RTSP, WebSocket, recording,
-// snapshots), every frame counted.
-//
-// Latency first: a frame goes to inference as soon as the session gives this stream a turn,
-// and to the outputs as soon as it comes back (no waiting for the next frame). While the
-// stream waits for a turn the decoder keeps going; if a newer frame is ready by then, the
-// older one is dropped (counted as "behind"), so a busy session costs frames, not latency.
-//
-// While the camera is down the outputs keep their frame rate with the last good frame,
-// marked stale, so RTSP readers and recordings never stall.
+// One live stream of the service: the wiring of a camera, a lane of a shared inference session
+// and the outputs (RTSP, WebSocket, recording, snapshots) around the one per-stream loop,
+// `Pipeline` with the live feed policy (the newest frame at each turn, drops counted, the last
+// frame repeated while the camera is down), and the status the API reports.
 import type { WebSocket } from 'ws';
 import type { Frame } from '../frame.js';
-import { UserError } from '../errors.js';
-import { LiveSource, liveInputArgs, type LiveFrame, type LiveInput } from '../ingest/live-source.js';
+import { LiveSource, liveInputArgs, type LiveInput } from '../ingest/live-source.js';
 import type { LiveFormat } from '../ingest/live-probe.js';
 import type { Derained } from '../infer/derainer.js';
+import { isInferUserError } from '../infer/errors.js';
+import { LIVE_POLICY, Pipeline, type AbortableSink } from '../pipeline/index.js';
 import { RtspPushSink } from '../egress/rtsp/rtsp-push-sink.js';
 import { SegmentRecorder } from '../egress/record/segment-recorder.js';
-import { WsHub, type OutFrame } from '../egress/ws/ws-hub.js';
+import { WsHub } from '../egress/ws/ws-hub.js';
 import type { WsFormat } from '../egress/ws/frame-header.js';
 import { encodeJpeg } from '../egress/jpeg/jpeg-once.js';
-import type { StreamState, StreamStatus } from '../http/api-types.js';
+import type { DropReason, StreamState, StreamStatus } from '../protocol/api.js';
 import type { StreamConfig } from './config.js';
-import type { DropReason, ServeMetrics } from './metrics.js';
+import type { ServeMetrics } from './metrics.js';
 import type { Lane, SessionPool } from './session-pool.js';
 import { demoInput } from './demo-source.js';
 import { Recent } from './recent.js';
@@ -45,11 +40,11 @@ export interface StreamDeps {
   log: (msg: string) => void;
 }
 
-/** How long stop() lets frames in flight reach the outputs. */
+/** How long a stop lets frames in flight reach the outputs (shutdown has 5 s in all). */
 const INFLIGHT_WAIT_MS = 1500;
 
 /** Repeats start when no frame came for this long (or three frame intervals, if longer). */
-const STALE_AFTER_MS = 500;
+export const STALE_AFTER_MS = 500;
 
 function inputOf(cfg: StreamConfig): LiveInput {
   if (cfg.kind === 'demo') return { ...demoInput(cfg.demo!), fps: cfg.fps };
@@ -62,20 +57,16 @@ export class Stream {
   private format: LiveFormat | null = null;
   private lane: Lane | null = null;
   private readonly source: LiveSource;
+  private pipeline: Pipeline | null = null;
   private rtspSink: RtspPushSink | null = null;
-  private recorder: SegmentRecorder | null = null;
   private hub: WsHub | null = null;
   /** the input frames, for viewers comparing before and after */
   private rawHub: WsHub | null = null;
-  private filler: NodeJS.Timeout | null = null;
   private loop: Promise<void> | null = null;
-  private readonly inflight = new Set<Promise<void>>();
-  private lastOut: OutFrame | null = null;
-  private lastRealAt = 0;
   private lastRaw: { frame: Frame; at: number } | null = null;
   private stopping = false;
   private readonly recent = new Recent();
-  private readonly counts = { ingested: 0, processed: 0, dropped: { behind: 0, slow_client: 0, encoder_behind: 0 } };
+  private readonly counts = { ingested: 0, processed: 0, dropped: { behind: 0, slow_client: 0, encoder_behind: 0, inference_error: 0 } };
 
   constructor(
     readonly cfg: StreamConfig,
@@ -103,7 +94,7 @@ export class Stream {
         } else if (e.type === 'down') {
           m.sourceUp.set({ stream }, 0);
           if (this.state !== 'failed') {
-            this.state = this.lastOut ? 'stale' : 'connecting';
+            this.state = this.pipeline?.lastOutput ? 'stale' : 'connecting';
             this.reason = e.reason;
           }
           deps.log(`stream ${stream}: ${e.reason}; retrying in ${(e.retryInMs / 1000).toFixed(1)} s`);
@@ -123,7 +114,7 @@ export class Stream {
 
   /** Runs in the background until stop(). */
   start(): void {
-    this.loop = this.run().catch((err: Error) => this.fail(err instanceof UserError ? err.message : `stopped working: ${err.message}`));
+    this.loop = this.run().catch((err: Error) => this.fail(isInferUserError(err) ? err.message : `stopped working: ${err.message}`));
   }
 
   private fail(reason: string): void {
@@ -138,63 +129,48 @@ export class Stream {
     const format = await this.source.open();
     if (!format || this.stopping) return;
     this.format = format;
-    this.lane = await deps.pool.acquire(
-      { model: cfg.model, width: format.width, height: format.height, inferSize: cfg.inferSize, scale: cfg.scale, ep: cfg.ep, threads: cfg.threads },
-      cfg.smooth,
-    );
+    const { model, inferSize, scale, ep, threads } = cfg;
+    this.lane = await deps.pool.acquire({ model, inferSize, scale, ep, threads, width: format.width, height: format.height }, cfg.smooth);
     if (this.stopping) return;
     const { info } = this.lane;
     deps.log(`stream ${cfg.id}: ${format.width}x${format.height} @ ${format.fps.toFixed(2)} fps; model ${info.model} at ${info.infer.width}x${info.infer.height} on ${info.ep}`);
     if (info.note) deps.log(`stream ${cfg.id}: ${info.note}`);
-    this.startOutputs(format);
-    const it = this.source.start()[Symbol.asyncIterator]();
-    for (;;) {
-      const next = await it.next();
-      if (next.done || this.stopping) break;
-      if (!(await this.lane.turn())) break;
-      let frame: LiveFrame = next.value;
-      let reset = frame.reset;
-      // A newer frame arrived while this one waited for its turn: take the newest.
-      while (this.source.pending() > 0) {
-        const newer = await it.next();
-        if (newer.done) break;
-        this.drop('behind');
-        frame = newer.value;
-        reset ||= frame.reset;
-      }
-      if (reset) this.lane.reset();
-      this.keepRaw(frame);
-      const job = this.lane.infer(frame).then(
-        (d) => this.emit(d),
-        (err: Error) => {
-          if (!this.stopping) this.fail(`inference failed: ${err.message}`);
-        },
-      );
-      this.inflight.add(job);
-      void job.finally(() => this.inflight.delete(job));
-    }
-    await it.return?.(undefined);
+    const interval = 1000 / format.fps;
+    this.pipeline = new Pipeline({
+      source: this.source,
+      inference: this.lane,
+      sinks: this.startOutputs(format),
+      policy: LIVE_POLICY,
+      heartbeat: { intervalMs: interval, staleAfterMs: Math.max(STALE_AFTER_MS, 3 * interval) },
+      drainMs: INFLIGHT_WAIT_MS,
+      onInput: (frame) => this.keepRaw(frame),
+      onOutput: (d) => this.measure(d),
+      onDrop: (reason, n, err) => {
+        this.drop(reason, n);
+        if (err) deps.log(`stream ${cfg.id}: frame dropped, inference failed: ${err.message.split('\n')[0]}`);
+      },
+    });
+    await this.pipeline.run();
   }
 
-  private startOutputs(format: LiveFormat): void {
+  private startOutputs(format: LiveFormat): AbortableSink[] {
     const { cfg, deps } = this;
     const { width, height, fps } = format;
     const log = deps.log;
+    const sinks: AbortableSink[] = [];
     if (cfg.outputs.rtsp && deps.rtsp) {
       this.rtspSink = new RtspPushSink({ url: deps.rtsp.publishUrl(cfg.id), transport: deps.rtsp.transport, width, height, fps, onSkip: () => this.drop('encoder_behind'), log });
+      sinks.push(this.rtspSink);
     }
     if (cfg.outputs.record) {
-      this.recorder = new SegmentRecorder({ ...cfg.outputs.record, id: cfg.id, width, height, fps, onSkip: () => this.drop('encoder_behind'), log });
+      sinks.push(new SegmentRecorder({ ...cfg.outputs.record, id: cfg.id, width, height, fps, onSkip: () => this.drop('encoder_behind'), log }));
     }
     if (cfg.outputs.ws) {
       this.hub = new WsHub({ stream: cfg.id, width, height, fps, onDrop: (reason) => this.drop(reason) });
       this.rawHub = new WsHub({ stream: cfg.id, width, height, fps, raw: true, onDrop: (reason) => this.drop(reason) });
+      sinks.push(this.hub);
     }
-    const interval = 1000 / fps;
-    const staleAfter = Math.max(STALE_AFTER_MS, 3 * interval);
-    this.filler = setInterval(() => {
-      if (this.lastOut && Date.now() - this.lastRealAt > staleAfter) this.output({ ...this.lastOut, stale: true });
-    }, interval);
+    return sinks;
   }
 
   private keepRaw(frame: Frame): void {
@@ -206,7 +182,7 @@ export class Stream {
     if (this.rawHub?.size) this.rawHub.write({ ...frame, data: Buffer.from(frame.data) });
   }
 
-  private emit(d: Derained): void {
+  private measure(d: Derained): void {
     const now = Date.now();
     const e2eMs = now - d.frame.capturedAt;
     const m = this.deps.metrics;
@@ -216,15 +192,6 @@ export class Stream {
     m.inference.observe({ stream: this.id, model: info.model, ep: info.ep }, d.inferenceMs / 1000);
     m.e2eLatency.observe({ stream: this.id }, e2eMs / 1000);
     this.recent.add(e2eMs, d.inferenceMs, now);
-    this.lastRealAt = now;
-    this.lastOut = { ...d.frame, stale: false };
-    this.output(this.lastOut);
-  }
-
-  private output(frame: OutFrame): void {
-    this.rtspSink?.write(frame);
-    this.recorder?.write(frame);
-    this.hub?.write(frame);
   }
 
   acceptWs(ws: WebSocket, format: WsFormat, raw = false): boolean {
@@ -235,7 +202,7 @@ export class Stream {
   }
 
   async snapshot(raw: boolean): Promise<Buffer | null> {
-    const frame = raw ? this.lastRaw?.frame : this.lastOut;
+    const frame = raw ? this.lastRaw?.frame : this.pipeline?.lastOutput;
     if (!frame) return null;
     // the raw copy is overwritten by the next frame: encode a copy of it
     return encodeJpeg(raw ? { ...frame, data: Buffer.from(frame.data) } : frame);
@@ -248,6 +215,7 @@ export class Stream {
     const rtsp = cfg.outputs.rtsp && this.deps.rtsp ? this.deps.rtsp : null;
     // Live means readers can read: until the RTSP output is playable, the stream is still starting.
     const starting = this.state === 'live' && !!rtsp && !rtsp.published(cfg.id);
+    const lastAt = this.pipeline?.lastOutputAt ?? 0;
     return {
       id: cfg.id,
       source: this.source.input.display,
@@ -268,7 +236,7 @@ export class Stream {
       framesProcessed: this.counts.processed,
       dropped: { ...this.counts.dropped },
       reconnects: this.source.reconnects,
-      lastFrameAt: this.lastRealAt ? new Date(this.lastRealAt).toISOString() : null,
+      lastFrameAt: lastAt ? new Date(lastAt).toISOString() : null,
       outputs: {
         rtsp: rtsp ? rtsp.readUrl(cfg.id) : null,
         ws: cfg.outputs.ws ? `/ws/${cfg.id}` : null,
@@ -286,15 +254,10 @@ export class Stream {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await this.source.stop();
-    if (this.lane) this.lane.session.cancel(this.lane.id);
+    await (this.pipeline ? this.pipeline.stop() : this.source.stop());
+    // the pipeline drains what is in flight (bounded) and closes its outputs
     await this.loop;
-    // Frames in flight still go out, unless the model is slow: shutdown has 5 s in all.
-    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => setTimeout(r, INFLIGHT_WAIT_MS).unref())]);
-    if (this.filler) clearInterval(this.filler);
-    this.hub?.close();
-    this.rawHub?.close();
-    await Promise.allSettled([this.rtspSink?.close(), this.recorder?.close()]);
+    await this.rawHub?.close();
     if (this.rtspSink) this.deps.rtsp?.unpublish(this.id);
     this.lane?.release();
     this.deps.metrics.sourceUp.set({ stream: this.id }, 0);

@@ -1,29 +1,11 @@
-// What the dashboard reads from GET /api/streams (the server's StreamStatus; only the fields
-// shown here), and the authorised requests it makes.
+// What the dashboard reads from GET /api/streams (the server's StreamStatus), and the
+// authorised requests it makes.
+import type { StreamStatus } from '../protocol/api.js';
 import { authHeaders } from './auth.js';
 
-export type ServerState = 'connecting' | 'live' | 'stale' | 'failed' | 'stopped';
-
-export interface StreamView {
-  id: string;
-  state: ServerState;
-  reason: string | null;
-  width: number | null;
-  height: number | null;
-  sourceFps: number | null;
-  model: string | null;
-  ep: string | null;
-  inferWidth: number | null;
-  inferHeight: number | null;
-  fps: number;
-  e2eMs: { p50: number; p95: number } | null;
-  inferenceMs: { p50: number; p95: number } | null;
-  framesProcessed: number;
-  dropped: { behind: number; slow_client: number; encoder_behind: number };
-  reconnects: number;
-  lastFrameAt: string | null;
-  outputs: { ws: string | null };
-}
+export type { StreamState as ServerState } from '../protocol/api.js';
+/** What the dashboard shows of a stream: the server's StreamStatus (src/protocol). */
+export type StreamView = StreamStatus;
 
 export class Unauthorized extends Error {
   constructor() {

@@ -1,7 +1,7 @@
 // JPEG → ImageBitmap off the main thread (createImageBitmap), newest frame first: while one
 // frame decodes, a newer arrival replaces any frame still waiting, so a slow page shows fewer
 // frames, never older ones.
-import type { FrameHeader } from './frame-header.js';
+import type { FrameHeader } from '../protocol/frame-header.js';
 
 export class LatestDecoder {
   private busy = false;

@@ -1,6 +1,6 @@
 // One WebSocket of frames (/ws/<id>, JPEG), reconnecting with capped back-off when the
 // connection drops (server restart, network): the card never needs a page reload.
-import { parseFrameHeader, type FrameHeader } from './frame-header.js';
+import { readFrameHeader, type FrameHeader } from '../protocol/frame-header.js';
 
 export interface FrameSocketHandlers {
   frame(header: FrameHeader, jpeg: Blob): void;
@@ -36,9 +36,9 @@ export class FrameSocket {
     };
     ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
       if (typeof e.data === 'string') return; // the hello; the API says the rest
-      let h: FrameHeader;
+      let h: FrameHeader & { headerBytes: number };
       try {
-        h = parseFrameHeader(e.data);
+        h = readFrameHeader(new Uint8Array(e.data));
       } catch {
         return;
       }

@@ -4,7 +4,7 @@ import { fetchSnapshot, type StreamView } from './api.js';
 import { TimeChart } from './chart.js';
 import { LatestDecoder } from './decoder.js';
 import { h, setText } from './dom.js';
-import type { FrameHeader } from './frame-header.js';
+import type { FrameHeader } from '../protocol/frame-header.js';
 import { FrameSocket } from './frame-socket.js';
 import { Rolling } from './rolling.js';
 import { formatAgo, formatNumber, sourceLabel, totalDrops, type SourceLabel } from './state.js';

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildBuiltinModel, seededRandom } from '../../src/infer/builtin-model.ts';
-import { Derainer, DerainerError } from '../../src/infer/derainer.ts';
+import { Derainer } from '../../src/infer/derainer.ts';
+import { EpUnavailableError } from '../../src/infer/errors.ts';
 import { buildFusedBytes } from '../../src/infer/fused-graph.ts';
 import type { Frame } from '../../src/frame.ts';
 
@@ -112,7 +113,7 @@ test('the event loop keeps serving timers while a frame is inferred', async () =
 test('an execution provider that is not installed is a clear error, not a silent CPU run', async () => {
   const model = buildFusedBytes(buildBuiltinModel(), { width: W, height: H, inferWidth: W, inferHeight: H, multiple: 4, output: 'residual' });
   await assert.rejects(Derainer.open({ model, width: W, height: H, ep: 'cuda', smooth: 0 }), (err: unknown) => {
-    assert.ok(err instanceof DerainerError && err.epUnavailable);
+    assert.ok(err instanceof EpUnavailableError);
     assert.match((err as Error).message, /cuda/);
     return true;
   });

@@ -7,7 +7,7 @@ import { buildBuiltinModel } from '../../src/infer/builtin-model.ts';
 import { encodeModel, onnx } from '../../src/infer/onnx-proto.ts';
 import { prepareModel } from '../../src/infer/prepare-model.ts';
 import { resolveModel } from '../../src/infer/model-card.ts';
-import { UserError } from '../../src/errors.ts';
+import { ModelError } from '../../src/infer/errors.ts';
 import { derain, makeClip, tmpDir } from '../helpers.ts';
 
 const dir = tmpDir();
@@ -54,7 +54,7 @@ test('a model on an opset older than 11 is refused with its opset named', () => 
   const file = saveModel(path.join(dir, 'old'), undefined, (m) => {
     m.opsetImport = [new onnx.OperatorSetIdProto({ domain: '', version: 9 })];
   });
-  assert.throws(() => prepareModel(file, { width: 64, height: 64 }, {}), (e: unknown) => e instanceof UserError && /opset 9; opset 11 or newer/.test(e.message));
+  assert.throws(() => prepareModel(file, { width: 64, height: 64 }, {}), (e: unknown) => e instanceof ModelError && /opset 9; opset 11 or newer/.test(e.message));
 });
 
 test('a malformed card names the field', () => {

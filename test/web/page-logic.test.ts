@@ -2,10 +2,13 @@
 // formats and the rolling figures behind fps and latency.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseFrameHeader } from '../../src/web/frame-header.ts';
+import { readFrameHeader } from '../../src/protocol/frame-header.ts';
 import { DOWN_AFTER_MS, formatAgo, formatNumber, sourceLabel, totalDrops } from '../../src/web/state.ts';
 import { Rolling } from '../../src/web/rolling.ts';
 import { encodeHeader } from '../../src/egress/ws/frame-header.ts';
+
+/** The dashboard reads the header from the message's bytes. */
+const parseFrameHeader = (buf: ArrayBuffer) => readFrameHeader(new Uint8Array(buf));
 
 /** A header as the server writes it (src/egress/ws/frame-header.ts), built by hand here. */
 function message(fields: { format: number; flags: number; seq: bigint; pts: number; capturedAt: number; width: number; height: number; headerBytes?: number }, payload: number[]): ArrayBuffer {

@@ -121,7 +121,7 @@ export class WsHub {
     if (!this.jpeg.write(frame)) this.opts.onDrop?.('encoder_behind');
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.heartbeat);
     for (const c of this.clients) {

@@ -1,5 +1,5 @@
 // TensorFlow.js graph model → ONNX, node by node, with the graph builder.
-import { UserError } from '../../errors.js';
+import { ModelError } from '../errors.js';
 import { DataType, GraphBuilder, type Dim, type ElemType } from '../graph-builder.js';
 import type { ModelProto } from '../onnx-proto.js';
 import type { TfGraphModel, TfNode } from './graph-model.js';
@@ -81,7 +81,7 @@ export function convertGraphModel(source: TfGraphModel, opts: ConvertOptions): M
   const model = opts.fuse === false ? source : fusePatterns(source);
   const where = opts.where ?? 'TensorFlow.js model';
   const fail = (why: string): never => {
-    throw new UserError(`cannot import ${where}: ${why}`);
+    throw new ModelError(`cannot import ${where}: ${why}`);
   };
   const byName = new Map(model.nodes.map((n) => [n.name, n]));
   const b = new GraphBuilder('tfjs_import');

@@ -2,7 +2,7 @@
 // its binary weight shards) without TensorFlow.js: the importer only needs the nodes and the numbers.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../../errors.js';
+import { ModelError } from '../errors.js';
 
 /** An attribute value as the converter writes it: the JSON form of TensorFlow's AttrValue proto. */
 export interface TfAttr {
@@ -65,7 +65,7 @@ function decodeWeight(spec: WeightSpec, bytes: Uint8Array, where: string): TfWei
   const q = spec.quantization;
   if (q) {
     if (!(q.dtype in QUANT_BYTES) || typeof q.scale !== 'number' || typeof q.min !== 'number' || spec.dtype !== 'float32')
-      throw new UserError(`${where}: weight ${spec.name} is ${spec.dtype} with ${q.dtype} quantization, which the importer does not read (only float32 as affine uint8/uint16)`);
+      throw new ModelError(`${where}: weight ${spec.name} is ${spec.dtype} with ${q.dtype} quantization, which the importer does not read (only float32 as affine uint8/uint16)`);
     const raw = q.dtype === 'uint8' ? new Uint8Array(copy(count)) : new Uint16Array(copy(count * 2));
     const data = new Float32Array(count);
     for (let i = 0; i < count; i++) data[i] = raw[i] * q.scale + q.min;
@@ -74,7 +74,7 @@ function decodeWeight(spec: WeightSpec, bytes: Uint8Array, where: string): TfWei
   if (spec.dtype === 'float32') return { name: spec.name, dtype: 'float32', shape: spec.shape, data: new Float32Array(copy(count * 4)) };
   if (spec.dtype === 'int32') return { name: spec.name, dtype: 'int32', shape: spec.shape, data: new Int32Array(copy(count * 4)) };
   if (spec.dtype === 'bool') return { name: spec.name, dtype: 'bool', shape: spec.shape, data: new Uint8Array(copy(count)) };
-  throw new UserError(`${where}: weight ${spec.name} has dtype ${spec.dtype}, which the importer does not read (float32, int32, bool)`);
+  throw new ModelError(`${where}: weight ${spec.name} has dtype ${spec.dtype}, which the importer does not read (float32, int32, bool)`);
 }
 
 function byteLength(spec: WeightSpec): number {
@@ -86,13 +86,13 @@ function byteLength(spec: WeightSpec): number {
 function checkJson(raw: unknown, where: string): GraphModelJson {
   const j = raw as Partial<GraphModelJson>;
   if (!j || typeof j !== 'object' || !Array.isArray(j.modelTopology?.node))
-    throw new UserError(`${where} is not a TensorFlow.js graph model (it has no modelTopology.node list)`);
+    throw new ModelError(`${where} is not a TensorFlow.js graph model (it has no modelTopology.node list)`);
   if (!Array.isArray(j.weightsManifest) || !j.weightsManifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights)))
-    throw new UserError(`${where} is not a TensorFlow.js graph model (it has no valid weightsManifest)`);
+    throw new ModelError(`${where} is not a TensorFlow.js graph model (it has no valid weightsManifest)`);
   for (const g of j.weightsManifest)
     for (const w of g.weights)
       if (typeof w?.name !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0))
-        throw new UserError(`${where}: weightsManifest has a malformed entry (${JSON.stringify(w).slice(0, 80)})`);
+        throw new ModelError(`${where}: weightsManifest has a malformed entry (${JSON.stringify(w).slice(0, 80)})`);
   return j as GraphModelJson;
 }
 
@@ -107,7 +107,7 @@ export function parseGraphModel(raw: unknown, groupBytes: (group: number, paths:
     const bytes = groupBytes(gi, group.paths);
     const need = group.weights.reduce((n, w) => n + byteLength(w), 0);
     if (bytes.byteLength !== need)
-      throw new UserError(
+      throw new ModelError(
         `${where}: the weight shards ${group.paths.join(', ')} hold ${bytes.byteLength} bytes but the manifest describes ${need} (a truncated or corrupt shard?)`,
       );
     let offset = 0;
@@ -119,13 +119,13 @@ export function parseGraphModel(raw: unknown, groupBytes: (group: number, paths:
   });
 
   const nodes: TfNode[] = json.modelTopology.node.map((n) => {
-    if (typeof n?.name !== 'string' || typeof n.op !== 'string') throw new UserError(`${where}: a node without a name or op (${JSON.stringify(n).slice(0, 80)})`);
+    if (typeof n?.name !== 'string' || typeof n.op !== 'string') throw new ModelError(`${where}: a node without a name or op (${JSON.stringify(n).slice(0, 80)})`);
     return { name: n.name, op: n.op, inputs: (n.input ?? []).filter((i) => !i.startsWith('^')), attr: n.attr ?? {} };
   });
   const sigIn = Object.values(json.signature?.inputs ?? {}).map((v) => v.name);
   const sigOut = Object.values(json.signature?.outputs ?? {}).map((v) => v.name);
   const inputs = sigIn.length ? sigIn : nodes.filter((n) => n.op === 'Placeholder').map((n) => `${n.name}:0`);
-  if (sigOut.length === 0) throw new UserError(`${where}: the model's signature names no outputs`);
+  if (sigOut.length === 0) throw new ModelError(`${where}: the model's signature names no outputs`);
   return { nodes, weights, inputs, outputs: sigOut };
 }
 
@@ -133,12 +133,12 @@ export function parseGraphModel(raw: unknown, groupBytes: (group: number, paths:
 export function readGraphModel(location: string): TfGraphModel {
   const isFolder = existsSync(location) ? statSync(location).isDirectory() : !location.endsWith('.json');
   const file = isFolder ? path.join(location, 'model.json') : location;
-  if (!existsSync(file)) throw new UserError(`TensorFlow.js model ${file} is missing`);
+  if (!existsSync(file)) throw new ModelError(`TensorFlow.js model ${file} is missing`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UserError(`TensorFlow.js model ${file} is not valid JSON: ${(err as Error).message}`);
+    throw new ModelError(`TensorFlow.js model ${file} is not valid JSON: ${(err as Error).message}`);
   }
   const dir = path.dirname(file);
   return parseGraphModel(
@@ -146,7 +146,7 @@ export function readGraphModel(location: string): TfGraphModel {
     (_, paths) => {
       const parts = paths.map((p) => {
         const shard = path.join(dir, p);
-        if (!existsSync(shard)) throw new UserError(`weight shard ${shard} (listed in ${file}) is missing`);
+        if (!existsSync(shard)) throw new ModelError(`weight shard ${shard} (listed in ${file}) is missing`);
         return readFileSync(shard);
       });
       return parts.length === 1 ? new Uint8Array(parts[0].buffer, parts[0].byteOffset, parts[0].byteLength) : new Uint8Array(Buffer.concat(parts));

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { UserError } from '../../errors.js';
+import { ModelError } from '../errors.js';
 import { encodeModel, onnx } from '../onnx-proto.js';
 import { convertGraphModel } from './convert.js';
 import { readGraphModel } from './graph-model.js';
@@ -32,7 +32,7 @@ function packageRoot(name: string): { root: string; version: string } {
     const pkg = path.join(dir, name, 'package.json');
     if (existsSync(pkg)) return { root: path.dirname(pkg), version: String(JSON.parse(readFileSync(pkg, 'utf8')).version ?? '?') };
   }
-  throw new UserError(`npm package ${name} is not installed (run npm ci)`);
+  throw new ModelError(`npm package ${name} is not installed (run npm ci)`);
 }
 
 /** The model.json a card imports from, and a label for its provenance. */
@@ -42,7 +42,7 @@ export function importSource(spec: ImportSpec, cardDir: string, model: string): 
     return { modelJson: path.join(root, spec.path ?? 'model.json'), label: `${spec.npm}@${version}/${spec.path ?? 'model.json'}` };
   }
   if (spec.tfjs) return { modelJson: path.resolve(cardDir, spec.tfjs), label: spec.tfjs };
-  throw new UserError(`model ${model}: its card's "import" field names neither an npm package ("npm") nor a model.json ("tfjs")`);
+  throw new ModelError(`model ${model}: its card's "import" field names neither an npm package ("npm") nor a model.json ("tfjs")`);
 }
 
 /** Converts the TensorFlow.js model to ONNX and writes it to `outFile` (atomically: a reader never sees half a file). */
@@ -59,7 +59,7 @@ export function importTfjsModel(modelJson: string, outFile: string, label = mode
     renameSync(tmp, outFile);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new UserError(`cannot write ${outFile}: ${(err as Error).message}`, 1);
+    throw new Error(`cannot write ${outFile}: ${(err as Error).message}`);
   }
   return { file: outFile, from: label, seconds: (performance.now() - started) / 1000, bytes: bytes.byteLength, nodes: model.graph!.node!.length };
 }

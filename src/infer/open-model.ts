@@ -1,0 +1,100 @@
+// The one front for choosing and opening a model: which model runs when none is named (CPU, GPU,
+// DERAIN_DEFAULT_MODEL; a live service never defaults to one that cannot keep up), the fused
+// graph for a frame size, the inference session, and the errors a user can act on.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { BUILTIN_NAME } from './builtin-model.js';
+import { Derainer } from './derainer.js';
+import { ModelError } from './errors.js';
+import type { InferSizeRequest, Size } from './infer-size.js';
+import { MODELS_DIR, type ModelCard } from './model-card.js';
+import type { ModelSettings } from './model-settings.js';
+import { prepareModel } from './prepare-model.js';
+import { gpuProvidersInstalled, type EpChoice } from './session.js';
+
+/** Rain100H 30.86 dB / 0.903 where PReNet measures 29.49 dB (models/maxim-derain/card.json); seconds per frame on CPU. */
+export const QUALITY_DEFAULT = 'maxim-derain';
+/** The project's own model, trained with models/fclip_unet: real time on two CPU cores. */
+export const CPU_DEFAULT = 'fclip-unet-lite';
+
+/** "file": runs and evaluations, any speed; "live": a camera that must be kept up with. */
+export type ModelPurpose = 'file' | 'live';
+
+export interface ModelChoice {
+  name: string;
+  /** why this is not the model one would expect (the live fallback) */
+  note?: string;
+}
+
+function available(name: string): boolean {
+  return existsSync(path.join(MODELS_DIR, name, 'card.json'));
+}
+
+/** A GPU provider asked for, or `auto` where onnxruntime was installed with its GPU providers. */
+export function runsOnGpu(ep: EpChoice): boolean {
+  return ep === 'cuda' || ep === 'tensorrt' || (ep === 'auto' && gpuProvidersInstalled());
+}
+
+/**
+ * The model to run. A named one is taken as is. Otherwise DERAIN_DEFAULT_MODEL (tests pin the
+ * small built-in with it), else on a CPU the project's real-time model, on a GPU the best-quality
+ * one. `auto` counts as a GPU where onnxruntime was installed with its GPU providers. A live
+ * stream on a CPU without the real-time model gets the built-in network and a note, because the
+ * quality model takes seconds a frame there and would leave every stream frozen.
+ */
+export function chooseModel(model: string | undefined, ep: EpChoice, purpose: ModelPurpose = 'file'): ModelChoice {
+  if (model) return { name: model };
+  if (process.env.DERAIN_DEFAULT_MODEL) return { name: process.env.DERAIN_DEFAULT_MODEL };
+  if (runsOnGpu(ep)) return { name: QUALITY_DEFAULT };
+  if (available(CPU_DEFAULT)) return { name: CPU_DEFAULT };
+  if (purpose === 'live')
+    return {
+      name: BUILTIN_NAME,
+      note: `no real-time CPU model (${CPU_DEFAULT}) is installed and ${QUALITY_DEFAULT} takes seconds per frame on a CPU: running ${BUILTIN_NAME}, which removes no rain (set model: in the config to choose)`,
+    };
+  return { name: QUALITY_DEFAULT };
+}
+
+export interface OpenedModel {
+  derainer: Derainer;
+  card: ModelCard;
+  /** where the ONNX came from (a path, or "built-in") */
+  source: string;
+  infer: Size;
+  /** the execution provider that runs it, and why the ones before it were passed over */
+  ep: string;
+  skippedEps: string[];
+  note?: string;
+}
+
+export interface OpenOptions {
+  purpose?: ModelPurpose;
+  /** the inference size request, when the caller decides it (eval: full resolution by default) */
+  request?: Omit<InferSizeRequest, 'recommended' | 'fixed'>;
+}
+
+/** Chooses, prepares and opens the model of `settings` for frames of `frame` size. */
+export async function openModel(settings: ModelSettings, frame: Size, opts: OpenOptions = {}): Promise<OpenedModel> {
+  const purpose = opts.purpose ?? 'file';
+  const req = opts.request ?? { inferSize: settings.inferSize, scale: settings.scale };
+  const chosen = chooseModel(settings.model, settings.ep, purpose);
+  let note = chosen.note;
+  let prepared;
+  try {
+    prepared = prepareModel(chosen.name, frame, req);
+  } catch (err) {
+    // A service must start: if its default model is not there (its ONNX is built by a command),
+    // it runs the built-in network and says so.
+    if (!(err instanceof ModelError) || settings.model || purpose !== 'live' || chosen.name === BUILTIN_NAME || process.env.DERAIN_DEFAULT_MODEL) throw err;
+    prepared = prepareModel(BUILTIN_NAME, frame, req);
+    note = `the default model ${chosen.name} is not available (${err.message}); running ${BUILTIN_NAME}, which removes no rain`;
+  }
+  let derainer: Derainer;
+  try {
+    derainer = await Derainer.open({ model: prepared.fused, width: frame.width, height: frame.height, ep: settings.ep, threads: settings.threads, smooth: settings.smooth });
+  } catch (err) {
+    if (err instanceof ModelError) throw new ModelError(`model ${prepared.card.name} (${prepared.source}) ${err.message}`);
+    throw err;
+  }
+  return { derainer, card: prepared.card, source: prepared.source, infer: prepared.infer, ep: derainer.ep, skippedEps: derainer.skippedEps, note };
+}

@@ -1,0 +1,45 @@
+// The JSON of the service's API (GET /api/streams), as the server writes it and the dashboard reads it.
+
+export type StreamState = 'connecting' | 'live' | 'stale' | 'failed' | 'stopped';
+
+/** Why frames were dropped, as counted in derain_frames_dropped_total{reason}. */
+export type DropReason =
+  /** inference fell behind a live source: the oldest waiting frame gave way */
+  | 'behind'
+  /** a WebSocket client read too slowly: its queue was full */
+  | 'slow_client'
+  /** an encoder (RTSP, recording, JPEG) fell behind: the frame skipped it */
+  | 'encoder_behind'
+  /** the model failed on the frame: it was dropped and the stream went on */
+  | 'inference_error';
+
+/** One entry of GET /api/streams (never holds credentials). */
+export interface StreamStatus {
+  id: string;
+  /** the source, with any user and password hidden */
+  source: string;
+  state: StreamState;
+  /** true while the outputs repeat the last good frame (the camera is down) */
+  stale: boolean;
+  /** why the stream is not live, when it is not */
+  reason: string | null;
+  width: number | null;
+  height: number | null;
+  /** the source's frame rate */
+  sourceFps: number | null;
+  model: string | null;
+  ep: string | null;
+  inferWidth: number | null;
+  inferHeight: number | null;
+  /** over the last 5 s */
+  fps: number;
+  e2eMs: { p50: number; p95: number } | null;
+  inferenceMs: { p50: number; p95: number } | null;
+  framesIngested: number;
+  framesProcessed: number;
+  dropped: Record<DropReason, number>;
+  reconnects: number;
+  lastFrameAt: string | null;
+  outputs: { rtsp: string | null; ws: string | null; record: string | null };
+  clients: { ws: number; rtsp: number };
+}
