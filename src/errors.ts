@@ -11,7 +11,37 @@ export class UserError extends Error {
   }
 }
 
-/** Hides the password (and user) of URLs such as rtsp://user:pass@camera/stream. */
+const SCHEME = /[a-z][a-z0-9+.-]*:\/\//gi;
+
+/**
+ * Hides the user and password of every URL in `text` (a URL, or a message quoting URLs):
+ * rtsp://user:pass@camera/stream becomes rtsp://***@camera/stream.
+ *
+ * ffmpeg takes the host after the last "@" before the first "/", "?" or "#", so a password
+ * may hold raw "@" and ":" (rtsp://user:p@ss@host/ works). A password with a raw "/", "?" or
+ * "#" is misread by ffmpeg, but must not leak either. So everything from "://" to the last "@"
+ * of the URL (up to whitespace) is hidden, even when that "@" is in the path; and, for a
+ * password with spaces, to a later "@" on the same line when nothing between is a "/", "?" or
+ * "#". Hiding too much costs a host name in a message; hiding too little, a password.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+  let out = '';
+  let from = 0;
+  SCHEME.lastIndex = 0;
+  for (let m = SCHEME.exec(text); m; m = SCHEME.exec(text)) {
+    const start = m.index + m[0].length;
+    let tokenEnd = text.slice(start).search(/\s/);
+    tokenEnd = tokenEnd < 0 ? text.length : start + tokenEnd;
+    let lineEnd = text.indexOf('\n', start);
+    if (lineEnd < 0) lineEnd = text.length;
+    let at = text.lastIndexOf('@', tokenEnd - 1);
+    if (at < start) at = -1;
+    const spaced = text.slice(start, lineEnd).match(/^[^/?#\n]*@/);
+    if (spaced) at = Math.max(at, start + spaced[0].length - 1);
+    if (at < 0) continue;
+    out += text.slice(from, start) + '***';
+    from = at;
+    SCHEME.lastIndex = at + 1;
+  }
+  return out + text.slice(from);
 }
