@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Frame, Source } from '../frame.js';
 import { UserError, redactUrl } from '../errors.js';
 import { ffmpegPath, ffmpegReason, QUIET, stderrTail } from '../util/ffmpeg.js';
@@ -17,6 +18,12 @@ export interface SourceOptions {
   onDrop?: (frame: Omit<Frame, 'data'>) => void;
   /** ffmpeg's input arguments, replacing those derived from the input (live sources set transport, timeouts, lavfi) */
   inputArgs?: string[];
+  /**
+   * Called once ffmpeg has opened the input and started decoding (its first progress report,
+   * on a pipe of its own), which may be long before the first frame: a camera's stream
+   * decodes only from its next keyframe.
+   */
+  onOpened?: () => void;
 }
 
 /** ffconcat list for an image folder: the sorted order is ours, not ffmpeg's glob order. */
@@ -33,6 +40,8 @@ export class FfmpegSource implements Source {
   private tmpDir: string | null = null;
   readonly ring: FrameRing;
   framesDecoded = 0;
+  /** the signal ffmpeg died of, when it was not stopped by us (a crash) */
+  crashSignal: NodeJS.Signals | null = null;
 
   constructor(
     readonly info: InputInfo,
@@ -55,8 +64,11 @@ export class FfmpegSource implements Source {
 
   start(): AsyncIterable<Frame> {
     const { info } = this;
+    const { onOpened } = this.opts;
     const args = [
       ...QUIET,
+      // (fd 3: the progress reports, so that stderr keeps only errors)
+      ...(onOpened ? ['-progress', 'pipe:3'] : []),
       ...this.inputArgs(),
       '-map', '0:v:0',
       // Every decoded frame exactly once: no duplication or dropping to a constant rate.
@@ -65,10 +77,21 @@ export class FfmpegSource implements Source {
       '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
     ];
     // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
-    const child = spawn(ffmpegPath(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(ffmpegPath(), args, { stdio: onOpened ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     const tail = stderrTail(child);
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    if (onOpened) {
+      const progress = child.stdio[3] as Readable;
+      progress.on('error', () => {});
+      progress.once('data', () => onOpened());
+      progress.resume();
+    }
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('close', (code, signal) => {
+        if (!this.stopping && signal) this.crashSignal = signal;
+        resolve(code);
+      }),
+    );
     child.on('error', (err) => this.ring.end(new UserError(`cannot start ffmpeg (${ffmpegPath()}): ${err.message}`, 1)));
     void this.pump(child, exited, tail);
     return this.ring.frames();

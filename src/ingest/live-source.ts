@@ -1,11 +1,15 @@
 // A live source that never gives up: an ffmpeg decoder (FfmpegSource) per connection, with
-// connect and stall timeouts, and reconnection with capped exponential back-off and jitter.
+// connect, first-frame and stall timeouts, and reconnection with capped exponential back-off
+// and jitter. Connecting and the first frame are timed apart: a camera with a long keyframe
+// interval (x264's default -g 250 is 20 s at 12.5 fps) answers at once and decodes only from
+// its next keyframe, which is no reason to hang up on it.
 // Frames keep one sequence across reconnections; the first frame of each connection is
 // marked `reset`, so whatever keeps state across frames (temporal smoothing) starts afresh.
 import type { Frame, Source } from '../frame.js';
 import { redactUrl } from '../errors.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { FfmpegSource } from './ffmpeg-source.js';
+import { urlFailureReason } from './input-url.js';
 import { probeLive, type LiveFormat } from './live-probe.js';
 
 export interface LiveFrame extends Frame {
@@ -23,10 +27,18 @@ export interface LiveInput {
   format?: LiveFormat;
   /** a frame rate that overrides the one the input declares */
   fps?: number;
+  /** the input's URL (with its credentials: never shown), to explain why it cannot be opened */
+  url?: string;
 }
 
+/** How long a connected input may take to its first decoded frame (its next keyframe), by default. */
+export const DEFAULT_FIRST_FRAME_TIMEOUT_MS = 30_000;
+
 export interface LiveSourceOptions {
+  /** the input has not answered (ffmpeg has not opened it) in this long: the attempt failed */
   connectTimeoutMs: number;
+  /** the input answered but no frame was decoded in this long after (default 30 s): the attempt failed */
+  firstFrameTimeoutMs?: number;
   /** no frame decoded for this long: the decoder is restarted */
   stallTimeoutMs: number;
   backoff: BackoffOptions;
@@ -36,6 +48,8 @@ export interface LiveSourceOptions {
 
 export type LiveEvent =
   | { type: 'up' }
+  /** connected: the input answered, no frame yet (the reason says what it waits for) */
+  | { type: 'waiting'; reason: string }
   | { type: 'down'; reason: string; retryInMs: number }
   | { type: 'reconnecting' }
   | { type: 'dropped'; count: number }
@@ -45,17 +59,23 @@ export type LiveEvent =
 // knows the rate): measured on a loopback camera, the first frame came 1.6 s after start
 // instead of 3.1 s, which is how long every reconnection would lose.
 const LOW_DELAY = ['-fflags', 'nobuffer', '-fpsprobesize', '0'];
+// And for RTSP, no stream analysis either: the stream description (SDP) says what the stream
+// is, and the probe knows its size. Analysis reads until it has decoded a frame or read 5 s of
+// stream, and `nobuffer` throws away what it read: a keyframe that came during it was lost,
+// and a camera with a keyframe every 10 s gave its first frame after 12.8 s instead of 2.5 s
+// (measured on a loopback camera; with a keyframe every 0.5 s, 0.8 s instead of 1.3-1.8 s).
+const NO_ANALYSIS = ['-analyzeduration', '1'];
 
 /** ffmpeg input arguments for the kinds of URL a camera can have. */
-export function liveInputArgs(url: string, opts: { transport: 'tcp' | 'udp' }): { probeArgs: string[]; decodeArgs: string[] } {
+export function liveInputArgs(url: string, opts: { transport: 'tcp' | 'udp' }): { probeArgs: string[]; decodeArgs: string[]; url?: string } {
   if (/^rtsps?:\/\//i.test(url)) {
     // Timeouts are ours (the watchdog, the probe's time limit), not ffmpeg's: its socket-timeout
     // option changed name and meaning between versions (-stimeout in 4.x, -timeout later, where
     // 4.x's -timeout makes it listen instead), and FFMPEG_PATH may name either.
     const args = ['-rtsp_transport', opts.transport, '-i', url];
-    return { probeArgs: args, decodeArgs: [...LOW_DELAY, ...args] };
+    return { probeArgs: args, decodeArgs: [...LOW_DELAY, ...NO_ANALYSIS, ...args], url };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { probeArgs: ['-i', url], decodeArgs: [...LOW_DELAY, '-i', url] };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { probeArgs: ['-i', url], decodeArgs: [...LOW_DELAY, '-i', url], url };
   // A file stands in for a camera: looped forever, at its own frame rate.
   return { probeArgs: ['-i', url], decodeArgs: ['-re', '-stream_loop', '-1', '-i', url] };
 }
@@ -114,7 +134,7 @@ export class LiveSource implements Source {
     while (!this.format && !this.stopped) {
       this.countAttempt();
       try {
-        const f = await probeLive(input.probeArgs!, this.opts.connectTimeoutMs);
+        const f = await probeLive(input.probeArgs!, this.opts.connectTimeoutMs, input.url);
         this.format = { ...f, fps: input.fps ?? f.fps };
         this.probed = true;
       } catch (err) {
@@ -128,9 +148,12 @@ export class LiveSource implements Source {
   async *start(): AsyncGenerator<LiveFrame> {
     const format = this.format ?? (await this.open());
     if (!format) return;
+    const firstFrameMs = this.opts.firstFrameTimeoutMs ?? DEFAULT_FIRST_FRAME_TIMEOUT_MS;
     while (!this.stopped) {
       this.countAttempt();
-      const src = new FfmpegSource(
+      const startedAt = Date.now();
+      let openedAt = 0;
+      const src: FfmpegSource = new FfmpegSource(
         { kind: 'live', display: this.input.display, location: this.input.display, width: format.width, height: format.height, fps: format.fps, frameCountExact: false },
         {
           slots: this.opts.slots ?? 3,
@@ -140,6 +163,10 @@ export class LiveSource implements Source {
             this.onEvent({ type: 'ingested' });
             this.onEvent({ type: 'dropped', count: 1 });
           },
+          onOpened: () => {
+            openedAt = Date.now();
+            if (src.framesDecoded === 0 && !this.stopped) this.onEvent({ type: 'waiting', reason: `connected; waiting for a keyframe (up to ${firstFrameMs / 1000} s)` });
+          },
         },
       );
       this.current = src;
@@ -148,16 +175,21 @@ export class LiveSource implements Source {
       let seen = 0;
       let lastProgress = Date.now();
       const watchdog = setInterval(() => {
+        if (reason) return;
         if (src.framesDecoded !== seen) {
           seen = src.framesDecoded;
           lastProgress = Date.now();
           return;
         }
-        const limit = seen === 0 ? this.opts.connectTimeoutMs : this.opts.stallTimeoutMs;
-        if (Date.now() - lastProgress > limit) {
-          reason = seen === 0 ? `no frame within ${limit / 1000} s of connecting` : `no frame for ${limit / 1000} s (stalled)`;
-          void src.stop();
+        const now = Date.now();
+        if (seen > 0) {
+          if (now - lastProgress > this.opts.stallTimeoutMs) reason = `no frame for ${this.opts.stallTimeoutMs / 1000} s (stalled)`;
+        } else if (!openedAt) {
+          if (now - startedAt > this.opts.connectTimeoutMs) reason = `no answer within ${this.opts.connectTimeoutMs / 1000} s`;
+        } else if (now - openedAt > firstFrameMs) {
+          reason = `connected, but no keyframe (no first frame) within ${firstFrameMs / 1000} s`;
         }
+        if (reason) void src.stop();
       }, Math.min(250, this.opts.stallTimeoutMs / 4));
       let first = true;
       try {
@@ -175,7 +207,9 @@ export class LiveSource implements Source {
         }
         reason ??= 'the stream ended';
       } catch (err) {
-        reason ??= (err as Error).message;
+        // An input that failed before it answered may say why better than ffmpeg did.
+        const why = !reason && !openedAt && this.input.url ? await urlFailureReason(this.input.url, src.crashSignal !== null) : null;
+        reason ??= why ? `cannot open ${this.input.display}: ${why}` : (err as Error).message;
       } finally {
         clearInterval(watchdog);
         await src.stop();

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError, redactUrl } from '../errors.js';
 import { ffmpegReason, ffprobePath, runTool } from '../util/ffmpeg.js';
+import { isSupportedUrl, unsupportedScheme, urlFailureReason } from './input-url.js';
 
 export type InputKind = 'file' | 'images' | 'pattern' | 'live';
 
@@ -24,7 +25,6 @@ export interface InputInfo {
 }
 
 const IMAGE_EXT = /\.(png|jpe?g|bmp|tiff?|webp)$/i;
-const LIVE = /^(rtsps?|rtmps?|srt|udp|tcp|https?):\/\//i;
 const PROBE_TIMEOUT_MS = 20_000;
 
 export const DEFAULT_IMAGE_FPS = 25;
@@ -48,10 +48,15 @@ function rate(r: string | undefined): number {
   return Number.isFinite(v) && v > 0 && v < 1000 ? v : 0;
 }
 
-async function ffprobe(location: string, extra: string[], what: string): Promise<ProbeStream> {
+async function ffprobe(location: string, extra: string[], what: string, url = false): Promise<ProbeStream> {
   const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-select_streams', 'v:0', ...extra, location];
   const res = await runTool(ffprobePath(), args, PROBE_TIMEOUT_MS);
-  if (res.signal) throw new UserError(`${what}: no answer within ${PROBE_TIMEOUT_MS / 1000} s`);
+  // A URL's own problems (a host name that does not resolve) before ffprobe's account of them:
+  // the bundled static ffprobe crashes on any host name, which is no timeout.
+  const fromUrl = url && (res.signal || res.code !== 0) ? await urlFailureReason(location, res.signal !== null && !res.timedOut) : null;
+  if (fromUrl) throw new UserError(`${what}: ${fromUrl}`);
+  if (res.timedOut) throw new UserError(`${what}: no answer within ${PROBE_TIMEOUT_MS / 1000} s`);
+  if (res.signal) throw new UserError(`${what}: ffprobe crashed (${res.signal})${res.stderr.trim() ? `: ${redactUrl(ffmpegReason(res.stderr))}` : ''}`);
   let streams: ProbeStream[] = [];
   try {
     streams = (JSON.parse(res.stdout || '{}') as { streams?: ProbeStream[] }).streams ?? [];
@@ -80,12 +85,15 @@ function patternRegex(base: string): RegExp {
 }
 
 export async function probeInput(input: string, opts: { fps?: number } = {}): Promise<InputInfo> {
-  if (LIVE.test(input)) {
+  if (isSupportedUrl(input)) {
     const display = redactUrl(input);
     const extra = /^rtsps?:/i.test(input) ? ['-rtsp_transport', 'tcp'] : [];
-    const s = await ffprobe(input, extra, `live input ${display}`);
+    const s = await ffprobe(input, extra, `live input ${display}`, true);
     return { kind: 'live', display, location: input, width: s.width!, height: s.height!, fps: opts.fps ?? (rate(s.avg_frame_rate) || rate(s.r_frame_rate) || 25), frameCountExact: false };
   }
+
+  const scheme = unsupportedScheme(input);
+  if (scheme) throw new UserError(`input ${redactUrl(input)}: ${scheme}`);
 
   if (input.includes('%')) {
     const dir = path.dirname(input);

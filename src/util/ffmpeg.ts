@@ -27,6 +27,8 @@ export function stderrTail(child: ChildProcess, maxLines = 20): () => string {
 export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** killed by us at the time limit (a signal without it: the tool crashed, or someone else killed it) */
+  timedOut: boolean;
   stdout: string;
   stderr: string;
 }
@@ -37,16 +39,20 @@ export function runTool(file: string, args: string[], timeoutMs = 60_000): Promi
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, timedOut, stdout, stderr });
     });
   });
 }
