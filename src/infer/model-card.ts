@@ -1,5 +1,5 @@
 // Model cards (models/<name>/card.json) and the resolution of --model to a base ONNX model.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelError } from './errors.js';
@@ -151,6 +151,11 @@ export function resolveModel(name: string): ResolvedModel {
     const namedCard = name.replace(/\.onnx$/, '') + '.card.json';
     if (existsSync(namedCard)) return fromOnnxFile(name, readCard(namedCard));
     return fromOnnxFile(name, (m) => embeddedCard(m, name) ?? { ...DEFAULT_CARD, name: path.basename(name, '.onnx') });
+  }
+  if (!name.endsWith('.onnx') && existsSync(asDir) && statSync(asDir).isDirectory()) {
+    const onnx = readdirSync(asDir).filter((f) => f.endsWith('.onnx'));
+    const hint = onnx.length ? `; or name its ONNX file (${path.join(asDir, onnx[0])}) to run it with default settings` : '';
+    throw new ModelError(`model folder ${asDir} has no card.json: a model folder needs its card (see models/README.md)${hint}`);
   }
   throw new ModelError(`unknown model "${name}": not a built-in model (${Object.keys(BUILTIN_MODELS).join(', ')}), a folder under models/, or an existing ONNX file`);
 }

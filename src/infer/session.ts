@@ -43,12 +43,23 @@ export interface SessionOptions {
   threads?: number;
 }
 
+/**
+ * onnxruntime's own logger writes straight to stderr, in colour and over several lines, beside
+ * the error it also throws (a failing node at run time: "[E:onnxruntime:, sequential_executor.cc
+ * ...]"). The thrown error is the one our messages carry, so the logger says only what is fatal
+ * (4), unless DEBUG is set: then it says what onnxruntime says by default, from warnings (2) up.
+ */
+export function ortLogSeverity(): 2 | 4 {
+  return process.env.DEBUG ? 2 : 4;
+}
+
 async function create(bytes: Uint8Array, ep: Ep, threads?: number): Promise<ort.InferenceSession> {
   const providers: ort.InferenceSession.ExecutionProviderConfig[] =
     ep === 'tensorrt' ? [{ name: 'tensorrt' }, { name: 'cuda' }] : ep === 'cuda' ? [{ name: 'cuda' }] : [{ name: 'cpu' }];
   return ort.InferenceSession.create(bytes, {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
+    logSeverityLevel: ortLogSeverity(),
     // Spinning idle threads take CPU from the ffmpeg decoder and encoder running beside them:
     // measured on the 2-core bench, pipeline 42 → 49 fps with the built-in model.
     extra: { session: { intra_op: { allow_spinning: '0' } } },
