@@ -7,13 +7,19 @@ import { WebSocketServer } from 'ws';
 import { UserError } from '../errors.js';
 import { FORMATS, type WsFormat } from '../egress/ws/frame-header.js';
 import type { StreamDirectory } from './api-types.js';
-import { authorized } from './auth.js';
+import { authorized, originAllowed } from './auth.js';
 import { apiRoutes, safeDecode, sendJson, type Route } from './routes.js';
 
 export interface HttpOptions {
   host: string;
   port: number;
   token?: string;
+  /**
+   * Origins besides the server's own whose pages may open WebSockets (`https://wall.example.org`;
+   * "*": any). Upgrades from other pages' Origins are refused (403); clients that send no
+   * Origin (not browsers) are not.
+   */
+  allowedOrigins?: readonly string[];
   directory: StreamDirectory;
   /** more routes, tried before the API's */
   routes?: Route[];
@@ -34,6 +40,7 @@ function refuseUpgrade(socket: Duplex, status: number, text: string): void {
 export async function startHttp(opts: HttpOptions): Promise<HttpService> {
   const routes = [...(opts.routes ?? []), ...apiRoutes(opts.directory)];
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const refusedOrigins = new Set<string>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -64,6 +71,16 @@ export async function startHttp(opts: HttpOptions): Promise<HttpService> {
     // (until ws takes the socket over, nothing else listens for its errors: a reset would crash)
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // (before the token: a page from elsewhere learns nothing, not even whether a token it has works)
+    if (!originAllowed(req, opts.allowedOrigins)) {
+      const origin = String(req.headers.origin).slice(0, 200);
+      // (once per Origin: a page retrying in a loop does not flood the log)
+      if (refusedOrigins.size < 100 && !refusedOrigins.has(origin)) {
+        refusedOrigins.add(origin);
+        opts.log?.(`WebSocket refused (403): Origin ${JSON.stringify(origin)} is neither this server nor in server.allowedOrigins`);
+      }
+      return refuseUpgrade(socket, 403, 'Forbidden: this Origin may not open WebSockets here (server.allowedOrigins)');
+    }
     const m = /^\/ws\/([^/]+)\/?$/.exec(url.pathname);
     const id = m ? safeDecode(m[1]) : null;
     if (id === null) return refuseUpgrade(socket, 404, 'Not Found');

@@ -55,7 +55,9 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
   const manager = new StreamManager(config.streams, rtspTarget(config, embedded), log, opts.inFlight);
   let http: HttpService;
   try {
-    http = await startHttp({ host: config.server.host, port: config.server.port, token: config.server.token, directory: manager, routes: opts.routes, log });
+    // (server.allowedOrigins: read once config.ts has the field)
+    const { allowedOrigins } = config.server as { allowedOrigins?: string[] };
+    http = await startHttp({ host: config.server.host, port: config.server.port, token: config.server.token, allowedOrigins, directory: manager, routes: opts.routes, log });
   } catch (err) {
     await embedded?.close();
     throw err;
