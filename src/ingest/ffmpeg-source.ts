@@ -140,10 +140,14 @@ export class FfmpegSource implements Source {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // A decoder blocked on a full ring never reads its pipe to the end, so the process 'close'
+    // would never come (a hang seen when inference failed mid-file): free the pump, drop the pipe.
+    this.ring.close();
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const done = new Promise((resolve) => child.once('close', resolve));
       child.kill('SIGTERM');
+      child.stdout?.destroy();
       const t = setTimeout(() => child.kill('SIGKILL'), 2000);
       await done;
       clearTimeout(t);

@@ -12,6 +12,7 @@ export class FrameRing {
   private readonly queue: Frame[] = [];
   private leased: Buffer | null = null;
   private ended = false;
+  private closed = false;
   private error: Error | null = null;
   private wakeProducer: (() => void) | null = null;
   private wakeConsumer: (() => void) | null = null;
@@ -32,9 +33,10 @@ export class FrameRing {
     return this.queue.length;
   }
 
-  /** A slot for the decoder to fill. */
+  /** A slot for the decoder to fill; refused once the ring is closed. */
   async acquire(): Promise<Buffer> {
     for (;;) {
+      if (this.closed) throw new Error('the frame ring is closed');
       const slot = this.free.pop();
       if (slot) return slot;
       if (this.policy === 'drop-oldest' && this.queue.length > 0) {
@@ -56,6 +58,12 @@ export class FrameRing {
   /** Returns an unfilled slot (the decoder stopped mid-frame). */
   giveBack(slot: Buffer): void {
     this.free.push(slot);
+    this.wake('producer');
+  }
+
+  /** The decoder is being stopped: a decoder waiting for a slot gives up (queued frames still come out). */
+  close(): void {
+    this.closed = true;
     this.wake('producer');
   }
 

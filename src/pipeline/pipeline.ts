@@ -196,6 +196,8 @@ export class Pipeline {
     } finally {
       await it.return?.(undefined);
     }
+    // the last results decide: a source that ended with failures in flight still fails the stream
+    if (!this.stopping) await Promise.allSettled([...this.inflight]);
     if (fatal) throw fatal;
   }
 

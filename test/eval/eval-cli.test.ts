@@ -134,3 +134,16 @@ bad('a corrupt image', () => {
 }, /image .*corrupt\/rain\/2\.png cannot be read: .*PNG/i);
 
 bad('an unknown model', () => ['--data', set, '--model', 'no-such-model'], /unknown model "no-such-model"/);
+
+test('derain eval without --model runs the default model that derain models marks (as derain run does)', async () => {
+  const env = { env: { DERAIN_DEFAULT_MODEL: '' } };
+  const models = JSON.parse((await derain(['models', '--json'], env)).stdout) as { name: string; default: boolean }[];
+  const marked = models.filter((m) => m.default).map((m) => m.name);
+  assert.equal(marked.length, 1, `one default: ${marked.join(', ')}`);
+  const r = await derain(['eval', '--data', set, '--limit', '1', '--json', '--ep', 'cpu'], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).model, marked[0]);
+  const run = await derain(['run', path.join(set, 'rain', '1.png'), '--json', '--ep', 'cpu'], env);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout).model, marked[0]);
+});
