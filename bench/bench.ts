@@ -12,13 +12,14 @@ import ort from 'onnxruntime-node';
 import { Derainer } from '../src/infer/derainer.ts';
 import { countFlops } from '../src/infer/flops.ts';
 import { FUSED_IO } from '../src/infer/fused-graph.ts';
-import { GraphBuilder, DataType } from '../src/infer/graph-builder.ts';
 import { parseSize } from '../src/infer/infer-size.ts';
 import { prepareModel } from '../src/infer/prepare-model.ts';
+import { chooseModel } from '../src/infer/open-model.ts';
 import { runJob } from '../src/run-job.ts';
-import { percentile } from '../src/pipeline.ts';
+import { percentile } from '../src/util/percentile.ts';
 import { ffmpegPath } from '../src/util/ffmpeg.ts';
 import type { Frame } from '../src/frame.ts';
+import { convPeak } from './conv-peak.ts';
 import { liveBench } from './live.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -66,32 +67,10 @@ async function modelOnly(frames: Buffer[], fused: Uint8Array): Promise<{ fps: nu
   return { fps: steadyFps(doneAt), ms, ep: d.ep };
 }
 
-/** Four 3×3 convolutions of 64 channels: as close to the machine's convolution peak as onnxruntime gets. */
-async function convPeak(): Promise<number> {
-  const b = new GraphBuilder('peak');
-  let x = b.input('x', DataType.FLOAT, [1, 64, 90, 160]);
-  const wts = new Float32Array(64 * 64 * 9).map((_, i) => ((i % 17) - 8) / 400);
-  for (let i = 0; i < 4; i++) x = b.op('Conv', [x, b.f32(wts, [64, 64, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
-  b.rename(x, 'y');
-  b.output('y', DataType.FLOAT, [1, 64, 90, 160]);
-  const s = await ort.InferenceSession.create(b.toBytes(13), { ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}) });
-  const feed = { x: new ort.Tensor('float32', new Float32Array(64 * 90 * 160).fill(0.5), [1, 64, 90, 160]) };
-  await s.run(feed);
-  const times: number[] = [];
-  for (let i = 0; i < 15; i++) {
-    const t = performance.now();
-    await s.run(feed);
-    times.push(performance.now() - t);
-  }
-  await s.release();
-  const flops = 4 * 2 * 64 * 64 * 9 * 90 * 160;
-  return flops / (percentile(times, 50) / 1000) / 1e9;
-}
-
 async function main() {
   const frames = decodeFrames();
   const inferSize = opts.inferSize ? parseSize(opts.inferSize, '--infer-size') : undefined;
-  const prepared = prepareModel(opts.model, { width: W, height: H }, { inferSize });
+  const prepared = prepareModel(chooseModel(opts.model, 'auto').name, { width: W, height: H }, { inferSize });
   log(`bench: ${frames.length} frames of ${W}x${H}, model ${prepared.card.name} at ${prepared.infer.width}x${prepared.infer.height}`);
 
   const flops = await countFlops(prepared.fused, {
@@ -99,7 +78,7 @@ async function main() {
     [FUSED_IO.state]: new ort.Tensor('float32', new Float32Array(3 * W * H), [1, 3, H, W]),
     [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([0.6]), [1]),
   });
-  const peak = await convPeak();
+  const peak = await convPeak(opts.threads);
   log(`bench: convolution peak ${peak.toFixed(1)} GFLOP/s; model ${(flops / 1e9).toFixed(3)} GFLOP/frame`);
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'derain-bench-'));
