@@ -6,12 +6,14 @@
 //   latest (live cameras): a frame goes in when the shared session gives this stream a turn;
 //     if a newer frame is waiting by then, the older one is dropped and counted ("behind"), so a
 //     busy session costs frames, not latency. A frame whose inference fails is dropped and
-//     counted ("inference_error"); only `maxFailures` failures in a row fail the stream.
+//     counted ("inference_error"); `maxFailures` failures in a row mark the stream failing, and
+//     it tries again after a back-off (capped, growing), like a camera that went away.
 //
 // A heartbeat (live) repeats the last output, marked stale, while no frame comes, so RTSP
 // readers and recordings never stall while a camera is down.
 import type { Frame, Sink, Source } from '../frame.js';
 import type { Derained } from '../infer/derainer.js';
+import { backoffDelay, sleep, type BackoffOptions } from '../ingest/backoff.js';
 import { InferenceFailed, InputEndedEarly, Interrupted } from './pipeline-errors.js';
 
 export interface AbortableSink extends Sink {
@@ -36,7 +38,8 @@ export interface PipelineSource extends Source {
   ring?: { dropped: number };
 }
 
-export type FeedPolicy = { kind: 'ordered'; inFlight: number } | { kind: 'latest'; maxFailures: number };
+/** `retry` unset: `maxFailures` in a row end the run with InferenceFailed. */
+export type FeedPolicy = { kind: 'ordered'; inFlight: number } | { kind: 'latest'; maxFailures: number; retry?: BackoffOptions };
 
 export type DropReason = 'behind' | 'inference_error';
 
@@ -64,10 +67,14 @@ export interface PipelineOptions {
   onInput?(frame: Frame): void;
   onOutput?(d: Derained, stats: PipelineStats): void;
   onDrop?(reason: DropReason, n: number, err?: Error): void;
+  /** live: `maxFailures` in a row; the next frame is tried after `retryInMs` */
+  onFailing?(err: InferenceFailed, retryInMs: number): void;
+  /** live: a frame came out again after onFailing */
+  onRecovered?(): void;
 }
 
 export const FILE_POLICY: FeedPolicy = { kind: 'ordered', inFlight: 2 };
-export const LIVE_POLICY: FeedPolicy = { kind: 'latest', maxFailures: 5 };
+export const LIVE_POLICY: FeedPolicy = { kind: 'latest', maxFailures: 5, retry: { initialMs: 1000, maxMs: 30_000 } };
 
 export class Pipeline {
   readonly stats: PipelineStats = { framesIn: 0, framesOut: 0, framesDropped: 0, inferenceMs: [], wallSeconds: 0 };
@@ -77,6 +84,7 @@ export class Pipeline {
   private last: Frame | null = null;
   private lastAt = 0;
   private beat: NodeJS.Timeout | null = null;
+  private readonly stopped = new AbortController();
 
   constructor(private readonly opts: PipelineOptions) {}
 
@@ -99,6 +107,7 @@ export class Pipeline {
   /** Stops a live stream: no new frames, a waiting turn given up; run() then finishes as usual. */
   stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     this.opts.inference.cancel?.();
     return this.opts.source.stop();
   }
@@ -156,19 +165,28 @@ export class Pipeline {
   }
 
   /** Live: at each turn the newest frame; results go out as soon as they come back. */
-  private async feedLatest(maxFailures: number): Promise<void> {
+  private async feedLatest(policy: { maxFailures: number; retry?: BackoffOptions }): Promise<void> {
     const { source, inference } = this.opts;
     let failures = 0;
-    let fatal: Error | null = null;
+    let rounds = 0; // back-offs since the last frame that came out
+    let failing: InferenceFailed | null = null;
     const it = source.start()[Symbol.asyncIterator]();
     try {
       for (;;) {
+        if (failing) {
+          if (!policy.retry) break;
+          const retryInMs = backoffDelay(++rounds, policy.retry);
+          this.opts.onFailing?.(failing, retryInMs);
+          await sleep(retryInMs, this.stopped.signal);
+          failing = null;
+          failures = 0;
+        }
         const next = await it.next();
-        if (next.done || this.stopping || fatal) break;
+        if (next.done || this.stopping) break;
         if (inference.turn && !(await inference.turn())) break;
         let frame = next.value;
         let reset = !!frame.reset;
-        // A newer frame arrived while this one waited for its turn: take the newest.
+        // A newer frame arrived while this one waited for its turn (or a back-off): take the newest.
         while ((source.pending?.() ?? 0) > 0) {
           const newer = await it.next();
           if (newer.done) break;
@@ -181,24 +199,30 @@ export class Pipeline {
         const job = inference.infer(frame).then(
           (d) => {
             failures = 0;
+            if (rounds) {
+              rounds = 0;
+              this.opts.onRecovered?.();
+            }
             return this.emit(d);
           },
           (err: Error) => {
             if (this.stopping) return;
             failures++;
             this.opts.onDrop?.('inference_error', 1, err);
-            if (failures >= maxFailures) fatal ??= new InferenceFailed(seq + 1, err, failures);
+            if (failures >= policy.maxFailures) failing ??= new InferenceFailed(seq + 1, err, failures);
           },
         );
         this.inflight.add(job);
         void job.finally(() => this.inflight.delete(job));
+        // one frame at a time without a session's turns (a stream alone on its derainer)
+        if (!inference.turn) await job;
       }
     } finally {
       await it.return?.(undefined);
     }
     // the last results decide: a source that ended with failures in flight still fails the stream
     if (!this.stopping) await Promise.allSettled([...this.inflight]);
-    if (fatal) throw fatal;
+    if (failing && !policy.retry) throw failing;
   }
 
   private startHeartbeat(): void {
@@ -217,7 +241,7 @@ export class Pipeline {
     this.startHeartbeat();
     try {
       if (policy.kind === 'ordered') await this.feedOrdered(policy.inFlight);
-      else await this.feedLatest(policy.maxFailures);
+      else await this.feedLatest(policy);
     } catch (err) {
       failure = err;
     }

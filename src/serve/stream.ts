@@ -149,6 +149,16 @@ export class Stream {
         this.drop(reason, n);
         if (err) deps.log(`stream ${cfg.id}: frame dropped, inference failed: ${err.message.split('\n')[0]}`);
       },
+      onFailing: (err, retryInMs) => {
+        this.state = 'failed';
+        this.reason = `${err.message}; retrying in ${(retryInMs / 1000).toFixed(1)} s`;
+        deps.log(`stream ${cfg.id}: ${this.reason}`);
+      },
+      onRecovered: () => {
+        this.state = this.source.up ? 'live' : 'stale';
+        this.reason = this.source.up ? null : this.source.lastError;
+        deps.log(`stream ${cfg.id}: inference works again`);
+      },
     });
     await this.pipeline.run();
   }

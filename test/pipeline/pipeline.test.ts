@@ -110,16 +110,39 @@ test('live policy: frames the model fails on are dropped and counted, and the st
   assert.ok(sink.seqs.some((s) => s > 23), `frames after the failing ones came out (last ${sink.seqs.at(-1)})`);
 });
 
-test('live policy: failures in a row fail the stream with the count', async () => {
+test('live policy without retry: failures in a row end the run with the count', async () => {
   const clip = blackWhite('bw-live.mp4', ['black', 'white'], [1, 2]);
   const info = await probeInput(clip);
   const derainer = await open(flakyFused());
   try {
-    const p = new Pipeline({ source: new FfmpegSource(info, { policy: 'drop-oldest', inputArgs: ['-re', '-i', clip] }), inference: derainer, sinks: [new RecordingSink()], policy: LIVE_POLICY });
+    const p = new Pipeline({ source: new FfmpegSource(info, { policy: 'drop-oldest', inputArgs: ['-re', '-i', clip] }), inference: derainer, sinks: [new RecordingSink()], policy: { kind: 'latest', maxFailures: 5 } });
     await assert.rejects(p.run(), (err: unknown) => err instanceof InferenceFailed && err.times === 5 && /5 frames in a row/.test(err.message));
   } finally {
     await derainer.close();
   }
+});
+
+test('live policy: failures in a row mark the stream failing, it retries after a back-off and recovers', async () => {
+  const clip = blackWhite('bwb-long.mp4', ['black', 'white', 'black'], [1, 1.5, 2]);
+  const info = await probeInput(clip);
+  const derainer = await open(flakyFused());
+  const sink = new RecordingSink();
+  const events: string[] = [];
+  try {
+    await new Pipeline({
+      source: new FfmpegSource(info, { policy: 'drop-oldest', inputArgs: ['-re', '-i', clip] }),
+      inference: derainer,
+      sinks: [sink],
+      policy: { kind: 'latest', maxFailures: 5, retry: { initialMs: 300, maxMs: 300 } },
+      onFailing: (err, ms) => events.push(`failing ${err.times} ${ms > 0}`),
+      onRecovered: () => events.push('recovered'),
+    }).run();
+  } finally {
+    await derainer.close();
+  }
+  assert.equal(events[0], 'failing 5 true');
+  assert.equal(events.at(-1), 'recovered');
+  assert.ok(sink.seqs.some((s) => s >= 25), `frames after the white stretch came out (last ${sink.seqs.at(-1)})`);
 });
 
 test('live policy: the heartbeat repeats the last frame, marked stale, while no frame comes', async () => {
