@@ -131,7 +131,7 @@ function issueText(issue: z.core.$ZodIssue): string {
     return issue.keys.map((k) => `${fieldPath([...issue.path, k])}: unknown field`).join('; ');
   }
   const where = fieldPath(issue.path) || 'config';
-  if (issue.code === 'invalid_type') return `${where}: ${issue.input === undefined ? 'missing (required)' : issue.message.startsWith('must') ? issue.message : `must be ${issue.expected} (got ${JSON.stringify(issue.input)})`}`;
+  if (issue.code === 'invalid_type') return `${where}: ${issue.input === undefined ? 'missing (required)' : issue.message.startsWith('Invalid input') ? `must be ${issue.expected} (got ${JSON.stringify(issue.input)})` : issue.message}`;
   if (issue.code === 'invalid_value' && 'values' in issue) return `${where}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${JSON.stringify(issue.input)})`;
   return `${where}: ${issue.message}`;
 }

@@ -125,3 +125,14 @@ test('the example configs load', () => {
   const two = loadConfig(path.join(examples, 'two-streams.yaml'), {});
   assert.deepEqual(two.streams.map((s) => [s.id, s.kind]), [['demo', 'demo'], ['traffic', 'file']]);
 });
+
+test('a value of the wrong type says what was expected, not "missing"', () => {
+  const one = (extra: string) => loadError(`streams:\n  - { id: a, url: "demo://rain", ${extra} }\n`);
+  assert.match(loadError('server: { port: "abc" }\nstreams: [{ id: a, url: "demo://rain" }]\n'), /server\.port: must be a number \(got "abc"\)/);
+  assert.match(one('smooth: high'), /streams\[0\]\.smooth: must be a number \(got "high"\)/);
+  assert.match(one('inferSize: 0x0'), /streams\[0\]\.inferSize: expected WIDTHxHEIGHT.*got 0.*quote it in YAML/);
+  assert.match(one('inferSize: "0x0"'), /streams\[0\]\.inferSize: expected WIDTHxHEIGHT/);
+  assert.match(one('ep: gpu'), /streams\[0\]\.ep: must be one of "auto", "tensorrt", "cuda", "cpu" \(got "gpu"\)/);
+  assert.match(one('outputs: { ws: maybe }'), /streams\[0\]\.outputs\.ws: must be true or false \(got "maybe"\)/);
+  for (const msg of [one('smooth: high'), one('inferSize: 0x0')]) assert.doesNotMatch(msg, /missing/);
+});
