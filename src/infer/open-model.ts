@@ -5,12 +5,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { BUILTIN_NAME } from './builtin-model.js';
 import { Derainer } from './derainer.js';
-import { ModelError } from './errors.js';
-import type { InferSizeRequest, Size } from './infer-size.js';
-import { MODELS_DIR, type ModelCard } from './model-card.js';
+import { EpUnavailableError, ModelError } from './errors.js';
+import { chooseInferSize, type InferSizeRequest, type Size } from './infer-size.js';
+import { MODELS_DIR, resolveModel, type ModelCard } from './model-card.js';
 import type { ModelSettings } from './model-settings.js';
 import { prepareModel } from './prepare-model.js';
-import { gpuProvidersInstalled, type EpChoice } from './session.js';
+import { epUnavailableReason, gpuProvidersInstalled, type EpChoice } from './session.js';
 
 /** Rain100H 30.86 dB / 0.903 where PReNet measures 29.49 dB (models/maxim-derain/card.json); seconds per frame on CPU. */
 export const QUALITY_DEFAULT = 'maxim-derain';
@@ -97,4 +97,19 @@ export async function openModel(settings: ModelSettings, frame: Size, opts: Open
     throw err;
   }
   return { derainer, card: prepared.card, source: prepared.source, infer: prepared.infer, ep: derainer.ep, skippedEps: derainer.skippedEps, note };
+}
+
+/**
+ * What can be known before a stream starts, checked as openModel would find it: the provider is
+ * installed, a named model resolves (its card and ONNX file), and an inference size fits a frame
+ * size known in advance. Throws the same typed errors; a missing default is not an error for a
+ * live stream (it falls back).
+ */
+export function checkModel(settings: Omit<ModelSettings, 'smooth'>, frame?: Size): void {
+  const why = epUnavailableReason(settings.ep);
+  if (why) throw new EpUnavailableError(`execution provider ${settings.ep} is not available: ${why}`);
+  if (settings.model) {
+    const resolved = resolveModel(settings.model);
+    if (frame && !resolved.fixedSize) chooseInferSize(frame, { inferSize: settings.inferSize, scale: settings.scale });
+  } else if (frame) chooseInferSize(frame, { inferSize: settings.inferSize, scale: settings.scale });
 }

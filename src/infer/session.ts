@@ -31,6 +31,12 @@ export function gpuProvidersInstalled(): boolean {
   return providerInstalled('cuda') || providerInstalled('tensorrt');
 }
 
+/** Why `ep` cannot run on this install, or null when it may (whether a device answers is known only at open). */
+export function epUnavailableReason(ep: EpChoice): string | null {
+  if (ep === 'auto' || providerInstalled(ep)) return null;
+  return `${ep}: provider not installed (install with ONNXRUNTIME_NODE_INSTALL=cuda12)`;
+}
+
 export interface OpenedSession {
   session: ort.InferenceSession;
   ep: Ep;

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UserError, redactUrl } from '../errors.js';
+import { EpUnavailableError, ModelError, isInferUserError } from '../infer/errors.js';
 import { modelSettingsFields, withDefaults, type ModelSettings } from '../infer/model-settings.js';
+import { checkModel } from '../infer/open-model.js';
 import { bool, fieldPath, num, port, seconds } from '../util/fields.js';
 
 export type Transport = 'tcp' | 'udp';
@@ -176,6 +178,14 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
   const initialMs = (s.backoffInitial ?? 0.5) * 1000;
   const maxMs = (s.backoffMax ?? 30) * 1000;
   if (maxMs < initialMs) throw new UserError(`streams[${i}].backoffMax: must be at least backoffInitial`);
+  // refused now what the stream would only find out when it starts: `derain run` refuses it too
+  try {
+    checkModel({ model, inferSize, scale, ep: ep ?? 'auto', threads }, demo);
+  } catch (err) {
+    if (!isInferUserError(err)) throw err;
+    const field = err instanceof ModelError ? 'model' : err instanceof EpUnavailableError ? 'ep' : inferSize ? 'inferSize' : 'scale';
+    throw new UserError(`streams[${i}].${field}: ${(err as Error).message}`);
+  }
   return {
     id: raw.id,
     url,

@@ -136,3 +136,14 @@ test('a value of the wrong type says what was expected, not "missing"', () => {
   assert.match(one('outputs: { ws: maybe }'), /streams\[0\]\.outputs\.ws: must be true or false \(got "maybe"\)/);
   for (const msg of [one('smooth: high'), one('inferSize: 0x0')]) assert.doesNotMatch(msg, /missing/);
 });
+
+test('serve refuses at start what derain run refuses: a model that cannot be read, a provider not installed, a size larger than the camera', () => {
+  const bad = path.join(dir, 'not-a-model.onnx');
+  writeFileSync(bad, 'this is not onnx');
+  const one = (extra: string) => loadError(`streams:\n  - { id: a, url: "demo://rain?size=320x180", model: builtin-tiny, ${extra} }\n`);
+  assert.match(loadError(`streams:\n  - { id: a, url: "demo://rain", model: "${bad}" }\n`), /streams\[0\]\.model: .*not-a-model\.onnx is not an ONNX model/);
+  assert.match(loadError('streams:\n  - { id: a, url: "demo://rain", model: no-such-model }\n'), /streams\[0\]\.model: unknown model "no-such-model"/);
+  assert.match(one('ep: cuda'), /streams\[0\]\.ep: execution provider cuda is not available/);
+  assert.match(one('inferSize: 640x360'), /streams\[0\]\.inferSize: inference size 640x360 is larger than the input 320x180/);
+  assert.doesNotThrow(() => loadConfig(configFile('streams:\n  - { id: a, url: "demo://rain?size=320x180", model: builtin-tiny, inferSize: 160x90 }\n'), {}));
+});
