@@ -65,6 +65,8 @@ export class Stream {
   private loop: Promise<void> | null = null;
   private lastRaw: { frame: Frame; at: number } | null = null;
   private stopping = false;
+  /** no output for this long: the outputs repeat the last frame, marked stale, and so does the API */
+  private staleAfterMs = STALE_AFTER_MS;
   private readonly recent = new Recent();
   private readonly counts = { ingested: 0, processed: 0, dropped: { behind: 0, slow_client: 0, encoder_behind: 0, inference_error: 0 } };
 
@@ -136,12 +138,13 @@ export class Stream {
     deps.log(`stream ${cfg.id}: ${format.width}x${format.height} @ ${format.fps.toFixed(2)} fps; model ${info.model} at ${info.infer.width}x${info.infer.height} on ${info.ep}`);
     if (info.note) deps.log(`stream ${cfg.id}: ${info.note}`);
     const interval = 1000 / format.fps;
+    this.staleAfterMs = Math.max(STALE_AFTER_MS, 3 * interval);
     this.pipeline = new Pipeline({
       source: this.source,
       inference: this.lane,
       sinks: this.startOutputs(format),
       policy: LIVE_POLICY,
-      heartbeat: { intervalMs: interval, staleAfterMs: Math.max(STALE_AFTER_MS, 3 * interval) },
+      heartbeat: { intervalMs: interval, staleAfterMs: this.staleAfterMs },
       drainMs: INFLIGHT_WAIT_MS,
       onInput: (frame) => this.keepRaw(frame),
       onOutput: (d) => this.measure(d),
@@ -226,12 +229,17 @@ export class Stream {
     // Live means readers can read: until the RTSP output is playable, the stream is still starting.
     const starting = this.state === 'live' && !!rtsp && !rtsp.published(cfg.id);
     const lastAt = this.pipeline?.lastOutputAt ?? 0;
+    // One notion of stale for the API, health and the frames: once the outputs repeat the last
+    // frame, the stream is stale, before the source's watchdog has declared the camera down.
+    const quietMs = lastAt ? Date.now() - lastAt : 0;
+    const quiet = this.state === 'live' && quietMs > this.staleAfterMs;
+    const state: StreamState = starting ? 'connecting' : quiet ? 'stale' : this.state;
     return {
       id: cfg.id,
       source: this.source.input.display,
-      state: starting ? 'connecting' : this.state,
-      stale: this.state === 'stale',
-      reason: starting ? 'starting the RTSP output' : this.reason,
+      state,
+      stale: state === 'stale',
+      reason: starting ? 'starting the RTSP output' : quiet ? `no frame for ${(quietMs / 1000).toFixed(1)} s` : this.reason,
       width: format?.width ?? null,
       height: format?.height ?? null,
       sourceFps: format ? Math.round(format.fps * 100) / 100 : null,

@@ -87,6 +87,14 @@ test('a camera is derained to RTSP and WebSocket; it dies, the outputs go on wit
   reader = rtspReader(outUrl);
   await waitFor('the RTSP reader to start', () => reader!.frames() > 0, 20_000);
   await camera.kill('SIGKILL');
+  // The API says stale as soon as the outputs repeat frames (~0.5 s), not when the watchdog gives up (5 s).
+  const killedAt = Date.now();
+  const quiet = await waitFor('the API to say stale', async () => {
+    const r = await getJson(`${base}/api/streams/cam`);
+    return r.body.state === 'stale' ? r.body : null;
+  }, 5_000, 100);
+  assert.ok(Date.now() - killedAt < 2_500, `stale after ${Date.now() - killedAt} ms`);
+  assert.match(quiet.reason, /no frame for \d/);
   await waitFor('source_up to go 0', async () => metric(await scrape(), 'derain_source_up', { stream: 'cam' }) === 0, 15_000);
   const stale = await getJson(`${base}/api/streams/cam`);
   assert.equal(stale.body.state, 'stale');
