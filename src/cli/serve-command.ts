@@ -1,5 +1,6 @@
 // `derain serve`: the live service. Runs until SIGINT/SIGTERM, then shuts down in order
 // (sources, frames in flight, encoders finished so recordings play, clients) within 5 s.
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { demoConfig, loadConfig, type ServeConfig } from '../serve/config.js';
 import { stderrLog } from '../serve/log.js';
@@ -15,6 +16,47 @@ interface ServeFlags {
 
 /** Shutdown must be over by then: a process that does not go away in time is ended anyway. */
 const SHUTDOWN_DEADLINE_MS = 4500;
+
+/** How often the launcher is looked at (see watchLauncher). */
+const LAUNCHER_POLL_MS = 500;
+
+/** The parent of process `pid`, from /proc (Linux); null where that cannot be read. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Started by npm (`npx derain serve`, an npm script), the service runs under npm → sh → node.
+ * A SIGTERM to npm (what a service manager or a container runtime sends) is passed to sh, which
+ * dies of it without passing it on: npm exits and node is left running under PID 1, holding its
+ * ports. So under npm the service watches its parent, and its parent's parent where /proc tells,
+ * and calls `gone` when either is replaced (the process was orphaned). Not otherwise: a service
+ * started with nohup or setsid is meant to outlive the shell that started it.
+ */
+function watchLauncher(gone: (why: string) => void): NodeJS.Timeout | null {
+  const env = process.env;
+  if (!(env.npm_command || env.npm_lifecycle_event || env.npm_execpath)) return null;
+  const parent = process.ppid;
+  const grandparent = parentOf(parent);
+  if (parent <= 1) return null;
+  const timer = setInterval(() => {
+    const now = process.ppid;
+    const above = grandparent === null ? null : parentOf(parent);
+    if (now !== parent) gone(`the process that started this one (pid ${parent}, npm or its shell) has gone`);
+    else if (grandparent !== null && grandparent > 1 && above !== null && above !== grandparent) gone(`npm (pid ${grandparent}) has gone`);
+    else return;
+    clearInterval(timer);
+  }, LAUNCHER_POLL_MS);
+  timer.unref();
+  return timer;
+}
 
 function portNumber(name: string) {
   return (v: string) => {
@@ -43,14 +85,15 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
 
   await new Promise<void>((resolve) => {
     let firstAt = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
+    const shutDown = (why: string) => {
       // (npx forwards the terminal's Ctrl-C too, so one press can arrive twice: only a later one counts)
       if (firstAt) {
         if (Date.now() - firstAt > 500) process.exit(130);
         return;
       }
       firstAt = Date.now();
-      log(`${sig}: shutting down`);
+      clearInterval(launcher ?? undefined);
+      log(`${why}: shutting down`);
       const deadline = setTimeout(() => {
         // (an exit would wait for the inference in progress, however long it takes)
         log('shutdown did not finish in time; killing the process');
@@ -63,8 +106,9 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
         resolve();
       });
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const launcher = watchLauncher(shutDown);
+    process.on('SIGINT', shutDown);
+    process.on('SIGTERM', shutDown);
   });
   // Everything is closed; should a library still hold a handle, do not wait for it.
   setTimeout(() => process.exit(process.exitCode ?? 0), 300).unref();
