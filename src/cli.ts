@@ -6,16 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError, redactUrl } from './errors.js';
-import { EP_CHOICES, type EpChoice } from './infer/session.js';
+import { EP_CHOICES, MODEL_DEFAULTS, chooseModel, isInferUserError, type EpChoice } from './infer/index.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
-import { chooseModel } from './infer/open-model.js';
-import { MODEL_DEFAULTS } from './infer/model-settings.js';
 import { cliModelSettings, number } from './cli/flags.js';
-import { isInferUserError } from './infer/errors.js';
 
 
 function humanSummary(s: RunSummary): string {

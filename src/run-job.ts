@@ -1,8 +1,6 @@
 // One `derain run` job: probe the input, open the model, run the pipeline, report.
 import { UserError } from './errors.js';
-import { openModel } from './infer/open-model.js';
-import type { ModelSettings } from './infer/model-settings.js';
-import type { Size } from './infer/infer-size.js';
+import { openModel, type ModelSettings, type Size } from './infer/index.js';
 import { FfmpegSource } from './ingest/ffmpeg-source.js';
 import { probeInput, type InputInfo } from './ingest/probe.js';
 import { FfmpegEncoderSink } from './egress/ffmpeg-encoder.js';

@@ -2,8 +2,7 @@
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { runEval, type EvalSummary } from '../eval/run-eval.js';
-import { EP_CHOICES, type EpChoice } from '../infer/session.js';
-import { MODEL_DEFAULTS } from '../infer/model-settings.js';
+import { EP_CHOICES, MODEL_DEFAULTS, type EpChoice } from '../infer/index.js';
 import { cliModelSettings, number } from './flags.js';
 
 interface EvalFlags {

@@ -1,9 +1,7 @@
 // What the commands share about flags: numbers, and the model settings through their one schema.
 import { InvalidArgumentError } from 'commander';
 import { UserError } from '../errors.js';
-import { parseModelSettings, type ModelSettings } from '../infer/model-settings.js';
-import type { EpChoice } from '../infer/session.js';
-import { parseSize } from '../infer/infer-size.js';
+import { parseModelSettings, parseSize, type EpChoice, type ModelSettings } from '../infer/index.js';
 
 export function number(name: string) {
   return (v: string) => {

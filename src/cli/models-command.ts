@@ -4,11 +4,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.js';
-import { BUILTIN_MODELS } from '../infer/builtin-model.js';
-import { chooseModel } from '../infer/open-model.js';
-import { MODELS_DIR, readCard, resolveModel, type ModelCard } from '../infer/model-card.js';
-import { measureSpeed } from '../infer/model-speed.js';
-import { importSource, importSpecOf, importTfjsModel } from '../infer/tfjs/import-model.js';
+import { BUILTIN_MODELS, MODELS_DIR, chooseModel, importSource, importSpecOf, importTfjsModel, measureSpeed, readCard, resolveModel, type ModelCard } from '../infer/index.js';
 
 export interface ModelEntry {
   name: string;

@@ -3,11 +3,7 @@
 // beside the same scores for the rainy input.
 import { UserError } from '../errors.js';
 import type { Frame } from '../frame.js';
-import type { Derainer, Derained } from '../infer/derainer.js';
-import type { Size } from '../infer/infer-size.js';
-import { resolveModel } from '../infer/model-card.js';
-import type { ModelSettings } from '../infer/model-settings.js';
-import { chooseModel, openModel } from '../infer/open-model.js';
+import { chooseModel, openModel, resolveModel, type Derained, type Derainer, type ModelSettings, type Size } from '../infer/index.js';
 import { lumaOf, psnr, SSIM_WINDOW, SsimReference } from './metrics.js';
 import { listPairs, type ImagePair } from './pairs.js';
 import { readImage, type RgbImage } from './read-image.js';

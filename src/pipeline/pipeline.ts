@@ -12,7 +12,7 @@
 // A heartbeat (live) repeats the last output, marked stale, while no frame comes, so RTSP
 // readers and recordings never stall while a camera is down.
 import type { Frame, Sink, Source } from '../frame.js';
-import type { Derained } from '../infer/derainer.js';
+import type { Derained } from '../infer/index.js';
 import { backoffDelay, sleep, type BackoffOptions } from '../ingest/backoff.js';
 import { InferenceFailed, InputEndedEarly, Interrupted } from './pipeline-errors.js';
 

@@ -5,9 +5,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UserError, redactUrl } from '../errors.js';
-import { EpUnavailableError, ModelError, isInferUserError } from '../infer/errors.js';
-import { modelSettingsFields, withDefaults, type ModelSettings } from '../infer/model-settings.js';
-import { checkModel } from '../infer/open-model.js';
+import { EpUnavailableError, ModelError, checkModel, isInferUserError, modelSettingsFields, withDefaults, type ModelSettings } from '../infer/index.js';
 import { bool, fieldPath, num, port, seconds } from '../util/fields.js';
 
 export type Transport = 'tcp' | 'udp';

@@ -9,10 +9,7 @@
 // handed over while the first runs waits a whole inference in the worker's queue, while the
 // frame taken when the worker frees up is the newest the camera sent. Latency is what a
 // live output is judged by; the bench's live section measures both.
-import type { Derainer, Derained } from '../infer/derainer.js';
-import type { ModelSettings } from '../infer/model-settings.js';
-import { openModel } from '../infer/open-model.js';
-import type { Size } from '../infer/infer-size.js';
+import { openModel, type Derained, type Derainer, type ModelSettings, type Size } from '../infer/index.js';
 import type { Frame } from '../frame.js';
 
 /** A session serves every stream with the same model settings and frame size; smoothing is per stream. */
