@@ -14,6 +14,16 @@ export function urlScheme(input: string): string | null {
   return SCHEME.exec(input)?.[1].toLowerCase() ?? null;
 }
 
+/** What a live input is, decided here only: the built-in demo, an RTSP camera, another URL ffmpeg reads, or a file that stands in for a camera. */
+export type LiveInputKind = 'demo' | 'rtsp' | 'url' | 'file';
+
+export function liveInputKind(input: string): LiveInputKind {
+  if (/^demo:/i.test(input)) return 'demo';
+  const s = urlScheme(input);
+  if (s === 'rtsp' || s === 'rtsps') return 'rtsp';
+  return s === null ? 'file' : 'url';
+}
+
 /** Whether the input is a URL with one of URL_SCHEMES. */
 export function isSupportedUrl(input: string): boolean {
   const s = urlScheme(input);

@@ -9,7 +9,7 @@ import type { Frame, Source } from '../frame.js';
 import { redactUrl } from '../errors.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { FfmpegSource } from './ffmpeg-source.js';
-import { urlFailureReason } from './input-url.js';
+import { liveInputKind, urlFailureReason } from './input-url.js';
 import { probeLive, type LiveFormat } from './live-probe.js';
 
 export interface LiveFrame extends Frame {
@@ -68,14 +68,15 @@ const NO_ANALYSIS = ['-analyzeduration', '1'];
 
 /** ffmpeg input arguments for the kinds of URL a camera can have. */
 export function liveInputArgs(url: string, opts: { transport: 'tcp' | 'udp' }): { probeArgs: string[]; decodeArgs: string[]; url?: string } {
-  if (/^rtsps?:\/\//i.test(url)) {
+  const kind = liveInputKind(url);
+  if (kind === 'rtsp') {
     // Timeouts are ours (the watchdog, the probe's time limit), not ffmpeg's: its socket-timeout
     // option changed name and meaning between versions (-stimeout in 4.x, -timeout later, where
     // 4.x's -timeout makes it listen instead), and FFMPEG_PATH may name either.
     const args = ['-rtsp_transport', opts.transport, '-i', url];
     return { probeArgs: args, decodeArgs: [...LOW_DELAY, ...NO_ANALYSIS, ...args], url };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return { probeArgs: ['-i', url], decodeArgs: [...LOW_DELAY, '-i', url], url };
+  if (kind === 'url') return { probeArgs: ['-i', url], decodeArgs: [...LOW_DELAY, '-i', url], url };
   // A file stands in for a camera: looped forever, at its own frame rate.
   return { probeArgs: ['-i', url], decodeArgs: ['-re', '-stream_loop', '-1', '-i', url] };
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { UserError, redactUrl } from '../errors.js';
 import { EpUnavailableError, ModelError, checkModel, isInferUserError, modelSettingsFields, withDefaults, type ModelSettings } from '../infer/index.js';
 import { bool, fieldPath, num, port, seconds } from '../util/fields.js';
+import { liveInputKind, type LiveInputKind } from '../ingest/input-url.js';
 
 export type Transport = 'tcp' | 'udp';
 
@@ -20,13 +21,15 @@ export interface StreamConfig extends ModelSettings {
   /** what ffmpeg opens (may hold credentials: never log it, use `display`) */
   url: string;
   display: string;
-  kind: 'rtsp' | 'url' | 'file' | 'demo';
+  kind: LiveInputKind;
   /** a synthetic source's size and rate (demo://) */
   demo?: { width: number; height: number; fps: number };
   transport: Transport;
   /** overrides the frame rate the camera declares */
   fps?: number;
   connectTimeoutMs: number;
+  /** connected, no frame yet: a camera with a long keyframe interval is waited for this long */
+  firstFrameTimeoutMs: number;
   stallTimeoutMs: number;
   backoff: { initialMs: number; maxMs: number };
   outputs: { rtsp: boolean; ws: boolean; record: RecordConfig | null };
@@ -40,7 +43,8 @@ export type RtspEgressConfig =
 export interface ServeConfig {
   /** the config file, or "(built-in demo)" */
   origin: string;
-  server: { host: string; port: number; token?: string };
+  /** allowedOrigins: browser pages of other origins that may open the WebSocket (the server's own always may) */
+  server: { host: string; port: number; token?: string; allowedOrigins?: string[] };
   rtsp: RtspEgressConfig;
   streams: StreamConfig[];
 }
@@ -62,6 +66,7 @@ const settings = {
   transport: z.enum(['tcp', 'udp']).optional(),
   fps: num().pipe(z.number().positive().max(240)).optional(),
   connectTimeout: seconds().optional(),
+  firstFrameTimeout: seconds().optional(),
   stallTimeout: seconds().optional(),
   backoffInitial: seconds().optional(),
   backoffMax: seconds().optional(),
@@ -81,6 +86,7 @@ const configSchema = z
         host: z.string().min(1).optional(),
         port: port().optional(),
         token: z.string().min(1, 'empty: remove the field to run without a token').optional(),
+        allowedOrigins: z.array(z.string().min(1)).optional(),
       })
       .optional(),
     rtsp: z
@@ -126,7 +132,11 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, at: Proper
   return value;
 }
 
+/** Fields whose values are never echoed in a message: they hold secrets. */
+const SECRET = /token|url|password/i;
+
 function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.path.some((k) => SECRET.test(String(k)))) issue = { ...issue, input: issue.input === undefined ? undefined : '…', message: issue.message.replace(/ \(got .*\)/, '') } as z.core.$ZodIssue;
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((k) => `${fieldPath([...issue.path, k])}: unknown field`).join('; ');
   }
@@ -156,16 +166,11 @@ function parseDemo(url: string, where: string): { width: number; height: number;
 function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings, i: number, baseDir: string): StreamConfig {
   const s = { ...defaults, ...raw, outputs: { ...defaults.outputs, ...raw.outputs } };
   const where = `streams[${i}].url`;
-  let kind: StreamConfig['kind'];
+  const kind = liveInputKind(raw.url);
   let url = raw.url;
   let demo: StreamConfig['demo'];
-  if (/^demo:/i.test(url)) {
-    kind = 'demo';
-    demo = parseDemo(url, where);
-  } else if (/^rtsps?:\/\//i.test(url)) kind = 'rtsp';
-  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) kind = 'url';
-  else {
-    kind = 'file';
+  if (kind === 'demo') demo = parseDemo(url, where);
+  else if (kind === 'file') {
     url = path.resolve(baseDir, url);
     if (!existsSync(url)) throw new UserError(`${where}: file not found: ${url}`);
   }
@@ -194,6 +199,7 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
     ...withDefaults({ model, inferSize, scale, smooth, ep, threads }),
     fps: s.fps,
     connectTimeoutMs: (s.connectTimeout ?? 10) * 1000,
+    firstFrameTimeoutMs: (s.firstFrameTimeout ?? 30) * 1000,
     stallTimeoutMs: (s.stallTimeout ?? 5) * 1000,
     backoff: { initialMs, maxMs },
     outputs: { rtsp: s.outputs.rtsp ?? true, ws: s.outputs.ws ?? true, record },
@@ -229,7 +235,7 @@ export function resolveConfig(input: unknown, origin: string, baseDir: string): 
   }
   return {
     origin,
-    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080, token: raw.server?.token },
+    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080, token: raw.server?.token, ...(raw.server?.allowedOrigins ? { allowedOrigins: raw.server.allowedOrigins } : {}) },
     rtsp,
     streams,
   };

@@ -55,9 +55,8 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
   const manager = new StreamManager(config.streams, rtspTarget(config, embedded), log, opts.inFlight);
   let http: HttpService;
   try {
-    // (server.allowedOrigins: read once config.ts has the field)
-    const { allowedOrigins } = config.server as { allowedOrigins?: string[] };
-    http = await startHttp({ host: config.server.host, port: config.server.port, token: config.server.token, allowedOrigins, directory: manager, routes: opts.routes, log });
+    const { host, port, token, allowedOrigins } = config.server;
+    http = await startHttp({ host, port, token, allowedOrigins, directory: manager, routes: opts.routes, log });
   } catch (err) {
     await embedded?.close();
     throw err;

@@ -76,7 +76,7 @@ export class Stream {
     deps.metrics.addStream(cfg.id);
     this.source = new LiveSource(
       inputOf(cfg),
-      { connectTimeoutMs: cfg.connectTimeoutMs, stallTimeoutMs: cfg.stallTimeoutMs, backoff: cfg.backoff },
+      { connectTimeoutMs: cfg.connectTimeoutMs, firstFrameTimeoutMs: cfg.firstFrameTimeoutMs, stallTimeoutMs: cfg.stallTimeoutMs, backoff: cfg.backoff },
       (e) => {
         const m = deps.metrics;
         const stream = cfg.id;
@@ -85,6 +85,9 @@ export class Stream {
           m.framesIngested.inc({ stream });
         } else if (e.type === 'dropped') this.drop('behind', e.count);
         else if (e.type === 'reconnecting') m.reconnects.inc({ stream });
+        else if (e.type === 'waiting') {
+          if (this.state !== 'failed') this.reason = e.reason;
+        }
         else if (e.type === 'up') {
           m.sourceUp.set({ stream }, 1);
           if (this.state !== 'failed') {

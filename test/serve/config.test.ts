@@ -147,3 +147,13 @@ test('serve refuses at start what derain run refuses: a model that cannot be rea
   assert.match(one('inferSize: 640x360'), /streams\[0\]\.inferSize: inference size 640x360 is larger than the input 320x180/);
   assert.doesNotThrow(() => loadConfig(configFile('streams:\n  - { id: a, url: "demo://rain?size=320x180", model: builtin-tiny, inferSize: 160x90 }\n'), {}));
 });
+
+test('firstFrameTimeout and server.allowedOrigins are read; a token of the wrong type is not echoed', () => {
+  const cfg = loadConfig(configFile('server: { allowedOrigins: ["https://wall.example"] }\ndefaults: { firstFrameTimeout: 45 }\nstreams:\n  - { id: a, url: "demo://rain", model: builtin-tiny }\n  - { id: b, url: "demo://rain", model: builtin-tiny, firstFrameTimeout: 5 }\n'), {});
+  assert.deepEqual(cfg.server.allowedOrigins, ['https://wall.example']);
+  assert.deepEqual(cfg.streams.map((s) => s.firstFrameTimeoutMs), [45_000, 5_000]);
+  assert.equal(loadConfig(configFile('streams:\n  - { id: a, url: "demo://rain", model: builtin-tiny }\n'), {}).streams[0].firstFrameTimeoutMs, 30_000);
+  const msg = loadError('server: { token: 918273645 }\nstreams: [{ id: a, url: "demo://rain" }]\n');
+  assert.match(msg, /server\.token: /);
+  assert.doesNotMatch(msg, /918273645/);
+});
