@@ -40,7 +40,9 @@ const log = (msg: string) => process.stderr.write(msg + '\n');
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 function decodeFrames(): Buffer[] {
-  const r = spawnSync(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-framerate', '25', '-i', path.join(CLIP_DIR, '%03d.png'), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 30 });
+  const r = spawnSync(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-framerate', '25', '-i', path.join(CLIP_DIR, '%03d.png'), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+    maxBuffer: 1 << 30,
+  });
   if (r.status !== 0) throw new Error(`cannot read ${CLIP_DIR}: ${r.stderr}`);
   const n = r.stdout.length / (W * H * 3);
   return Array.from({ length: n }, (_, i) => r.stdout.subarray(i * W * H * 3, (i + 1) * W * H * 3));
@@ -59,7 +61,12 @@ async function modelOnly(frames: Buffer[], fused: Uint8Array): Promise<{ fps: nu
   const ms: number[] = [];
   const inflight: Promise<unknown>[] = [];
   for (let i = 0; i < frames.length; i++) {
-    inflight.push(d.infer(frameOf(i)).then((r) => { doneAt.push(performance.now()); ms.push(r.inferenceMs); }));
+    inflight.push(
+      d.infer(frameOf(i)).then((r) => {
+        doneAt.push(performance.now());
+        ms.push(r.inferenceMs);
+      }),
+    );
     if (inflight.length >= 2) await inflight.shift();
   }
   await Promise.all(inflight);
@@ -94,7 +101,16 @@ async function main() {
       const m = await modelOnly(frames, prepared.fused);
       modelRuns.push(m);
       const doneAt: number[] = [];
-      const summary = await runJob({ input: clip, output: path.join(tmp, 'out.mp4'), model: opts.model, inferSize, smooth: 0.6, ep: 'auto', threads: opts.threads, onFrame: () => doneAt.push(performance.now()) });
+      const summary = await runJob({
+        input: clip,
+        output: path.join(tmp, 'out.mp4'),
+        model: opts.model,
+        inferSize,
+        smooth: 0.6,
+        ep: 'auto',
+        threads: opts.threads,
+        onFrame: () => doneAt.push(performance.now()),
+      });
       pipeRuns.push({ fps: steadyFps(doneAt), wallFps: summary.fps, ms: summary.inferenceMs });
       log(`bench: round ${round + 1}: model only ${m.fps.toFixed(2)} fps, whole pipeline ${steadyFps(doneAt).toFixed(2)} fps (${summary.fps.toFixed(2)} with start-up and flush)`);
     }
@@ -123,7 +139,9 @@ async function main() {
       peakGflops: round(peak, 1),
       peakFraction: round(((flops / 1e9) * model.fps) / peak, 3),
       targets: { overheadRatio: 0.95, liveLatencyToInference: 2 },
-      live: opts.live ? await liveBench({ framesPattern: path.join(CLIP_DIR, '%03d.png'), tmp, model: opts.model ?? prepared.card.name, inferSize: opts.inferSize, threads: opts.threads, log }) : undefined,
+      live: opts.live
+        ? await liveBench({ framesPattern: path.join(CLIP_DIR, '%03d.png'), tmp, model: opts.model ?? prepared.card.name, inferSize: opts.inferSize, threads: opts.threads, log })
+        : undefined,
     };
     if (opts.json) process.stdout.write(JSON.stringify(result) + '\n');
     else {

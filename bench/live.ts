@@ -48,7 +48,25 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length
 function makeCameraClip(opts: LiveOptions): string {
   const clip = path.join(opts.tmp, 'camera.mp4');
   // a keyframe every half second, as cameras send, so a reader starts at once
-  const r = spawnSync(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-y', '-framerate', '25', '-i', opts.framesPattern, '-c:v', 'libx264', '-preset', 'veryfast', '-g', '12', '-pix_fmt', 'yuv420p', clip]);
+  const r = spawnSync(ffmpegPath(), [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-framerate',
+    '25',
+    '-i',
+    opts.framesPattern,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-g',
+    '12',
+    '-pix_fmt',
+    'yuv420p',
+    clip,
+  ]);
   if (r.status !== 0) throw new Error(`cannot make the camera clip: ${r.stderr}`);
   return clip;
 }
@@ -58,13 +76,25 @@ async function measure(clip: string, n: number, inFlight: number, opts: LiveOpti
   await cams.start();
   const publishers: ChildProcess[] = [];
   for (let i = 0; i < n; i++) {
-    publishers.push(spawn(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'udp', cams.publishUrl(`cam${i}`)], { stdio: 'ignore' }));
+    publishers.push(
+      spawn(
+        ffmpegPath(),
+        ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'udp', cams.publishUrl(`cam${i}`)],
+        { stdio: 'ignore' },
+      ),
+    );
   }
   const config = resolveConfig(
     {
       server: { port: 0 },
       rtsp: { port: 0, rtpPortStart: 41000 + 200 * n + 100 * inFlight, rtpPortCount: 60 },
-      defaults: { transport: 'udp', ...(opts.model ? { model: opts.model } : {}), ...(opts.inferSize ? { inferSize: opts.inferSize } : {}), ...(opts.threads ? { threads: opts.threads } : {}), outputs: { ws: false } },
+      defaults: {
+        transport: 'udp',
+        ...(opts.model ? { model: opts.model } : {}),
+        ...(opts.inferSize ? { inferSize: opts.inferSize } : {}),
+        ...(opts.threads ? { threads: opts.threads } : {}),
+        outputs: { ws: false },
+      },
       streams: Array.from({ length: n }, (_, i) => ({ id: `cam${i}`, url: cams.readUrl(`cam${i}`) })),
     },
     'bench',
@@ -109,7 +139,12 @@ async function measure(clip: string, n: number, inFlight: number, opts: LiveOpti
 export async function liveBench(opts: LiveOptions): Promise<LiveRow[]> {
   const clip = makeCameraClip(opts);
   const rows: LiveRow[] = [];
-  for (const [n, inFlight] of [[1, 1], [2, 1], [4, 1], [1, 2]]) {
+  for (const [n, inFlight] of [
+    [1, 1],
+    [2, 1],
+    [4, 1],
+    [1, 2],
+  ]) {
     const row = await measure(clip, n, inFlight, opts);
     opts.log(
       `bench: live ${n} stream${n > 1 ? 's' : ''}${inFlight > 1 ? `, ${inFlight} frames in flight` : ''}: ${row.fpsPerStream} fps each (cameras ${row.sourceFps}), ` +

@@ -25,7 +25,10 @@ class Block {
   flops = 0;
   private seed = 1;
   readonly shapes = new Map<string, Shape>();
-  constructor(readonly input: Shape, type: ElemType = DataType.FLOAT) {
+  constructor(
+    readonly input: Shape,
+    type: ElemType = DataType.FLOAT,
+  ) {
     this.shapes.set(this.b.input('x', type, input), input);
   }
   private rand(n: number, scale: number): Float32Array {
@@ -129,14 +132,22 @@ interface Case {
   uint8?: boolean;
 }
 
-const SIZES: [number, number][] = [[96, 160], [48, 80], [24, 40]];
+const SIZES: [number, number][] = [
+  [96, 160],
+  [48, 80],
+  [24, 40],
+];
 const S = (c: number, [h, w]: [number, number]): Shape => [1, c, h, w];
 const cases: Case[] = [];
 for (const hw of SIZES) for (const c of [16, 32, 64, 96, 128]) cases.push({ block: 'conv3x3+ReLU', shape: S(c, hw), build: (k, x) => k.relu(k.conv(x, c, 3)) });
 for (const hw of SIZES) for (const c of [32, 64, 128]) cases.push({ block: 'conv1x1+ReLU', shape: S(c, hw), build: (k, x) => k.relu(k.conv(x, c, 1)) });
 for (const hw of SIZES) for (const c of [32, 64, 128]) cases.push({ block: 'dw3x3', shape: S(c, hw), build: (k, x) => k.conv(x, c, 3, { group: c }) });
 for (const hw of SIZES) for (const c of [32, 64, 128]) cases.push({ block: 'dw7x7', shape: S(c, hw), build: (k, x) => k.conv(x, c, 7, { group: c }) });
-for (const [c, hw] of [[32, SIZES[0]], [64, SIZES[1]], [128, SIZES[2]]] as const) {
+for (const [c, hw] of [
+  [32, SIZES[0]],
+  [64, SIZES[1]],
+  [128, SIZES[2]],
+] as const) {
   cases.push({ block: 'conv3x3 (BN folded: +bias)', shape: S(c, hw), build: (k, x) => k.conv(x, c, 3) });
   cases.push({ block: 'conv3x3 + LayerNorm', shape: S(c, hw), build: (k, x) => k.layerNorm(k.conv(x, c, 3)) });
   cases.push({ block: 'conv3x3 + ReLU', shape: S(c, hw), build: (k, x) => k.relu(k.conv(x, c, 3)) });
@@ -144,18 +155,30 @@ for (const [c, hw] of [[32, SIZES[0]], [64, SIZES[1]], [128, SIZES[2]]] as const
   cases.push({ block: 'conv3x3 + GELU (erf)', shape: S(c, hw), build: (k, x) => k.gelu(k.conv(x, c, 3)) });
 }
 // upsampling by 2 from the given (low-resolution) input to cout channels: all three do the same FLOPs
-for (const [cin, cout, hw] of [[128, 96, SIZES[2]], [96, 64, SIZES[1]], [64, 32, SIZES[1]]] as const) {
+for (const [cin, cout, hw] of [
+  [128, 96, SIZES[2]],
+  [96, 64, SIZES[1]],
+  [64, 32, SIZES[1]],
+] as const) {
   cases.push({ block: `up: Resize x2 + 1x1 ->${cout}`, shape: S(cin, hw), build: (k, x) => k.conv(k.resize2(x), cout, 1) });
   cases.push({ block: `up: 1x1 ->4x${cout} + DepthToSpace`, shape: S(cin, hw), build: (k, x) => k.depthToSpace(k.conv(x, 4 * cout, 1)) });
   cases.push({ block: `up: ConvTranspose 2x2/2 ->${cout}`, shape: S(cin, hw), build: (k, x) => k.convTranspose2(x, cout) });
 }
 // skip connections: x (C channels) joins s (Cs channels) at the same resolution
-for (const [c, cs, hw] of [[96, 128, SIZES[1]], [64, 32, SIZES[0]]] as const) {
+for (const [c, cs, hw] of [
+  [96, 128, SIZES[1]],
+  [64, 32, SIZES[0]],
+] as const) {
   const skips = { s: S(cs, hw) };
   cases.push({ block: `skip: concat + 1x1 (${c}+${cs}->${c})`, shape: S(c, hw), skips, build: (k, x) => k.conv(k.concat(x, k.extra('s', skips.s)), c, 1) });
   cases.push({ block: `skip: x + 1x1(s) (${cs}->${c})`, shape: S(c, hw), skips, build: (k, x) => k.op('Add', [x, k.conv(k.extra('s', skips.s), c, 1)]) });
 }
-for (const [c, hw] of [[128, SIZES[2]], [96, SIZES[1]], [64, SIZES[1]], [32, SIZES[0]]] as const) {
+for (const [c, hw] of [
+  [128, SIZES[2]],
+  [96, SIZES[1]],
+  [64, SIZES[1]],
+  [32, SIZES[0]],
+] as const) {
   cases.push({ block: 'ConvNeXt block', shape: S(c, hw), build: (k, x) => k.op('Add', [x, k.scale(k.conv(k.gelu(k.conv(k.layerNorm(k.conv(x, c, 7, { group: c })), 4 * c, 1)), c, 1))]) });
   cases.push({ block: 'ResBlock', shape: S(c, hw), build: (k, x) => k.op('Add', [x, k.scale(k.conv(k.relu(k.conv(x, c, 3)), c, 3))]) });
 }
@@ -170,10 +193,23 @@ function tensor(s: Shape, seed: number, uint8 = false): ort.Tensor {
   const n = s.reduce((a, b) => a * b, 1);
   let v = seed;
   const next = () => (v = (v * 16807) % 2147483647) / 2147483647;
-  return uint8 ? new ort.Tensor('uint8', new Uint8Array(n).map(() => next() * 255), s) : new ort.Tensor('float32', new Float32Array(n).map(next), s);
+  return uint8
+    ? new ort.Tensor(
+        'uint8',
+        new Uint8Array(n).map(() => next() * 255),
+        s,
+      )
+    : new ort.Tensor('float32', new Float32Array(n).map(next), s);
 }
 
-interface Row { block: string; shape: string; gflop: number; ms: number; gflops: number; fraction?: number }
+interface Row {
+  block: string;
+  shape: string;
+  gflop: number;
+  ms: number;
+  gflops: number;
+  fraction?: number;
+}
 
 async function time(c: Case): Promise<Row> {
   const k = new Block(c.shape, c.uint8 ? DataType.UINT8 : DataType.FLOAT);

@@ -56,7 +56,10 @@ let building = null;
 /** Rebuilds when the page's sources (or this script) are newer than the bundle; concurrent calls share one build. */
 export function buildWebIfStale() {
   building ??= (async () => {
-    const built = await stat(path.join(WEB_OUT, 'index.html')).then((s) => s.mtimeMs, () => 0);
+    const built = await stat(path.join(WEB_OUT, 'index.html')).then(
+      (s) => s.mtimeMs,
+      () => 0,
+    );
     const sources = Math.max(await newestMtime(SRC), (await stat(fileURLToPath(import.meta.url))).mtimeMs);
     if (sources > built) await buildWeb();
   })().finally(() => (building = null));

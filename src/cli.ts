@@ -14,7 +14,6 @@ import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
 import { cliModelSettings, number } from './cli/flags.js';
 
-
 function humanSummary(s: RunSummary): string {
   const lines = [
     `derained ${s.framesOut}/${s.framesIn} frames of ${s.width}x${s.height} in ${s.wallSeconds.toFixed(1)} s (${s.fps.toFixed(1)} fps)`,
@@ -64,7 +63,9 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
     signal: interrupt.signal,
     onStart: (info, ctx) => {
       const skipped = ctx.skipped.length ? ` (passed over: ${ctx.skipped.join('; ')})` : '';
-      process.stderr.write(`derain: ${info.display} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps; model ${ctx.model} at ${ctx.infer.width}x${ctx.infer.height}; execution provider ${ctx.ep}${skipped}\n`);
+      process.stderr.write(
+        `derain: ${info.display} ${info.width}x${info.height} @ ${info.fps.toFixed(2)} fps; model ${ctx.model} at ${ctx.infer.width}x${ctx.infer.height}; execution provider ${ctx.ep}${skipped}\n`,
+      );
       startedAt = performance.now();
       if (interactive && info.frameCount) {
         bar = new cliProgress.SingleBar(
@@ -84,10 +85,7 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('derain')
-    .description('Remove rain from camera video: ffmpeg in, onnxruntime deraining, video out.')
-    .showHelpAfterError()
-    .exitOverride();
+  const program = new Command('derain').description('Remove rain from camera video: ffmpeg in, onnxruntime deraining, video out.').showHelpAfterError().exitOverride();
 
   program
     .command('run')
@@ -95,7 +93,7 @@ export function buildProgram(): Command {
     .argument('<input>', 'video file, image folder, pattern such as frames/%03d.png, or rtsp:// URL')
     .option('-o, --output <path>', 'output: video file (.mp4 .mkv .mov), folder for PNG frames, or - for none', '-')
     .option('--model <name|path>', `model name, model folder with card.json, or ONNX file (default: ${chooseModel(undefined, 'auto').name})`)
-    .addOption(new Option('--infer-size <WxH>', 'inference resolution (default: the model card\'s)').conflicts('scale'))
+    .addOption(new Option('--infer-size <WxH>', "inference resolution (default: the model card's)").conflicts('scale'))
     .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the input, in (0, 1]').argParser(number('--scale')))
     .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(MODEL_DEFAULTS.smooth).argParser(number('--smooth')).conflicts('noSmooth'))
     .option('--no-smooth', 'turn temporal smoothing off')

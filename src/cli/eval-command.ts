@@ -16,7 +16,6 @@ interface EvalFlags {
   json?: boolean;
 }
 
-
 function table(s: EvalSummary): string {
   const w = Math.max(5, ...s.perImage.map((r) => r.name.length));
   const row = (name: string, size: string, p: string, q: string, ip: string, iq: string) =>
@@ -47,10 +46,7 @@ async function evalCommand(flags: EvalFlags): Promise<void> {
     onStart: ({ model, pairs }) => {
       process.stderr.write(`derain eval: model ${model} on ${pairs} image pair${pairs === 1 ? '' : 's'} of ${flags.data}\n`);
       if (interactive) {
-        bar = new cliProgress.SingleBar(
-          { format: 'eval [{bar}] {value}/{total} images | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
-          cliProgress.Presets.shades_classic,
-        );
+        bar = new cliProgress.SingleBar({ format: 'eval [{bar}] {value}/{total} images | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
         bar.start(pairs, 0);
       }
     },
@@ -65,11 +61,11 @@ async function evalCommand(flags: EvalFlags): Promise<void> {
 export function registerEvalCommand(program: Command): void {
   program
     .command('eval')
-    .description('measure a model on a rain/norain image set: PSNR and SSIM on Y, per image and mean, beside the input\'s')
+    .description("measure a model on a rain/norain image set: PSNR and SSIM on Y, per image and mean, beside the input's")
     .option('--model <name|path>', 'model name, model folder with card.json, or ONNX file (default: the default model)')
     .requiredOption('--data <dir>', 'folder holding rain/ and norain/ with matching image names')
     .addOption(new Option('--limit <N>', 'only the first N pairs, in natural name order').argParser(number('--limit')))
-    .addOption(new Option('--infer-size <WxH>', 'inference resolution, turned to each image\'s orientation (default: full resolution)').conflicts('scale'))
+    .addOption(new Option('--infer-size <WxH>', "inference resolution, turned to each image's orientation (default: full resolution)").conflicts('scale'))
     .addOption(new Option('--scale <s>', 'inference resolution as a fraction of each image, in (0, 1]').argParser(number('--scale')))
     .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
     .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))

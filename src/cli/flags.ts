@@ -22,4 +22,3 @@ export function cliModelSettings(flags: { model?: string; inferSize?: string; sc
   if (flags.inferSize !== undefined) settings.inferSize = parseSize(flags.inferSize, '--infer-size');
   return settings;
 }
-

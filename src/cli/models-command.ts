@@ -69,9 +69,11 @@ function importByName(spec: string): void {
   const cardFile = path.join(dir, 'card.json');
   if (!existsSync(cardFile)) throw new UserError(`unknown model "${spec}": no card.json in ${dir}`);
   const card = readCard(cardFile);
-  const importSpec = importSpecOf(card) ?? (() => {
-    throw new UserError(`model ${card.name} has nothing to import: its card has no "import" field`);
-  })();
+  const importSpec =
+    importSpecOf(card) ??
+    (() => {
+      throw new UserError(`model ${card.name} has nothing to import: its card has no "import" field`);
+    })();
   const { modelJson, label } = importSource(importSpec, dir, card.name);
   const out = path.join(dir, card.onnx ?? 'model.onnx');
   process.stderr.write(`derain: importing ${label}\n`);
@@ -97,11 +99,16 @@ export function registerModelsCommand(program: Command): void {
     .command('speed')
     .description("time a model as derain run runs it on a 640x360 frame (its card's inference size, CPU): ms per frame and GFLOP per frame")
     .argument('<name>', 'model name, folder with card.json, or ONNX file')
-    .option('--frames <n>', 'timed frames, after one warm-up', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new UserError('--frames must be a positive integer');
-      return n;
-    }, 3)
+    .option(
+      '--frames <n>',
+      'timed frames, after one warm-up',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new UserError('--frames must be a positive integer');
+        return n;
+      },
+      3,
+    )
     .option('--threads <n>', 'onnxruntime threads (default: all cores)', (v) => Number(v))
     .action(async (name: string, flags: { frames: number; threads?: number }, cmd: Command) => {
       const r = await measureSpeed(name, { frames: flags.frames, threads: flags.threads });

@@ -79,7 +79,11 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (dashboard at /, /healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
   if (svc.rtsp) log(`derain serve: RTSP ${svc.rtsp.readUrl('<id>')} (RTP over UDP)`);
   for (const s of config.streams) {
-    const outs = [s.outputs.rtsp && svc.rtsp ? svc.rtsp.readUrl(s.id) : null, s.outputs.ws ? `${svc.httpUrl.replace(/^http/, 'ws')}/ws/${s.id}` : null, s.outputs.record ? `recording to ${s.outputs.record.dir}` : null];
+    const outs = [
+      s.outputs.rtsp && svc.rtsp ? svc.rtsp.readUrl(s.id) : null,
+      s.outputs.ws ? `${svc.httpUrl.replace(/^http/, 'ws')}/ws/${s.id}` : null,
+      s.outputs.record ? `recording to ${s.outputs.record.dir}` : null,
+    ];
     log(`stream ${s.id}: ${s.display} -> ${outs.filter(Boolean).join(', ') || 'no outputs'}`);
   }
 

@@ -53,8 +53,22 @@ export class FfmpegEncoderSink implements Sink {
       // yuv420p needs even sides: add one replicated column/row rather than cut one away.
       const pad = odd ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2:0:0,fillborders=left=0:right=1:top=0:bottom=1:mode=smear'] : [];
       if (odd) this.paddedTo = `${opts.width + (opts.width % 2)}x${opts.height + (opts.height % 2)}`;
-      output = [...pad, '-c:v', 'libx264', '-preset', 'superfast', '-crf', '18', '-pix_fmt', 'yuv420p',
-        ...(target.format === 'mp4' || target.format === 'mov' ? ['-movflags', '+faststart'] : []), '-f', target.format, '-y', this.tmp];
+      output = [
+        ...pad,
+        '-c:v',
+        'libx264',
+        '-preset',
+        'superfast',
+        '-crf',
+        '18',
+        '-pix_fmt',
+        'yuv420p',
+        ...(target.format === 'mp4' || target.format === 'mov' ? ['-movflags', '+faststart'] : []),
+        '-f',
+        target.format,
+        '-y',
+        this.tmp,
+      ];
     } else {
       mkdirSync(this.tmp, { recursive: true });
       output = ['-f', 'image2', '-start_number', '1', path.join(this.tmp, '%06d.png')];

@@ -22,11 +22,22 @@ export function h264Args(opts: { width: number; height: number; fps: number; pre
     ...(odd ? ['-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2'] : []),
     // Each frame keeps its arrival time: when inference runs slower than the camera, only the
     // frames that exist are encoded (a constant rate would encode every duplicate too).
-    '-vsync', 'vfr',
-    '-c:v', 'libx264', '-preset', opts.preset ?? 'ultrafast', '-tune', 'zerolatency',
+    '-vsync',
+    'vfr',
+    '-c:v',
+    'libx264',
+    '-preset',
+    opts.preset ?? 'ultrafast',
+    '-tune',
+    'zerolatency',
     // A keyframe every second of time, not of frames: a reader that joins (or a recording
     // segment) starts within a second at any frame rate.
-    '-force_key_frames', 'expr:gte(t,n_forced*1)', '-g', String(Math.max(2, Math.round(opts.fps * 2))), '-pix_fmt', 'yuv420p',
+    '-force_key_frames',
+    'expr:gte(t,n_forced*1)',
+    '-g',
+    String(Math.max(2, Math.round(opts.fps * 2))),
+    '-pix_fmt',
+    'yuv420p',
   ];
 }
 
@@ -39,15 +50,22 @@ export class LiveEncoder {
   alive = true;
   framesWritten = 0;
 
-  constructor(
-    opts: LiveEncoderOptions,
-    onExit: (code: number | null, reason: string, expected: boolean) => void = () => {},
-  ) {
+  constructor(opts: LiveEncoderOptions, onExit: (code: number | null, reason: string, expected: boolean) => void = () => {}) {
     this.frameBytes = opts.width * opts.height * 3;
     const input = [
-      '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', `${opts.width}x${opts.height}`,
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-video_size',
+      `${opts.width}x${opts.height}`,
       // millisecond time base for the wall-clock stamps
-      '-framerate', '1000', '-use_wallclock_as_timestamps', '1', '-i', 'pipe:0',
+      '-framerate',
+      '1000',
+      '-use_wallclock_as_timestamps',
+      '1',
+      '-i',
+      'pipe:0',
     ];
     // Its own process group: a terminal's Ctrl-C reaches us, and we finish the output ourselves.
     this.child = spawn(ffmpegPath(), [...QUIET, ...input, ...h264Args(opts), ...opts.output], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });

@@ -60,8 +60,7 @@ async function load(pair: ImagePair): Promise<Loaded> {
   const [rain, norain] = await Promise.all([readImage(pair.rain), readImage(pair.norain)]);
   if (rain.width !== norain.width || rain.height !== norain.height)
     throw new UserError(`pair ${pair.name}: rain/${pair.name} is ${rain.width}x${rain.height} but norain/${pair.name} is ${norain.width}x${norain.height}`);
-  if (rain.width < SSIM_WINDOW || rain.height < SSIM_WINDOW)
-    throw new UserError(`pair ${pair.name}: ${rain.width}x${rain.height} is smaller than the ${SSIM_WINDOW}x${SSIM_WINDOW} SSIM window`);
+  if (rain.width < SSIM_WINDOW || rain.height < SSIM_WINDOW) throw new UserError(`pair ${pair.name}: ${rain.width}x${rain.height} is smaller than the ${SSIM_WINDOW}x${SSIM_WINDOW} SSIM window`);
   return { pair, rain, norain };
 }
 

@@ -96,7 +96,11 @@ export async function startHttp(opts: HttpOptions): Promise<HttpService> {
 
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new UserError(`server.port ${opts.port} is already in use on ${opts.host} (set server.port in the config, or --port)`) : new UserError(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`)),
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new UserError(`server.port ${opts.port} is already in use on ${opts.host} (set server.port in the config, or --port)`)
+          : new UserError(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`),
+      ),
     );
     server.listen(opts.port, opts.host, () => resolve((server.address() as { port: number }).port));
   });

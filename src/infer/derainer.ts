@@ -25,7 +25,6 @@ export interface Derained {
   inferenceMs: number;
 }
 
-
 interface Pending {
   resolve: (d: Derained) => void;
   reject: (e: Error) => void;

@@ -42,7 +42,7 @@ export function paddedSize(n: number, multiple: number): number {
 export function prefilterSigma(factor: number): number {
   // A triangle filter as wide as the scale factor has variance f²/6; linear interpolation
   // at half-pixel centres already contributes about 1/4.
-  return factor > 1.25 ? Math.sqrt(factor * factor / 6 - 0.25) : 0;
+  return factor > 1.25 ? Math.sqrt((factor * factor) / 6 - 0.25) : 0;
 }
 
 export function gaussianKernel(sigma: number): Float32Array {

@@ -72,7 +72,10 @@ export class GraphBuilder {
   readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private counter = 0;
 
-  constructor(readonly name = 'graph', private readonly prefix = '') {}
+  constructor(
+    readonly name = 'graph',
+    private readonly prefix = '',
+  ) {}
 
   /** A fresh tensor name, unique within this builder. */
   fresh(hint: string): string {

@@ -11,7 +11,10 @@ export interface TensorSignature {
   dims: (number | string)[];
 }
 
-function signature(v: { name?: string | null; type?: { tensorType?: { elemType?: number | null; shape?: { dim?: { dimValue?: unknown; dimParam?: string | null }[] | null } | null } | null } | null }): TensorSignature {
+function signature(v: {
+  name?: string | null;
+  type?: { tensorType?: { elemType?: number | null; shape?: { dim?: { dimValue?: unknown; dimParam?: string | null }[] | null } | null } | null } | null;
+}): TensorSignature {
   const t = v.type?.tensorType;
   const dims = (t?.shape?.dim ?? []).map((d) => {
     const val = d.dimValue == null ? 0 : toNumber(d.dimValue);

@@ -60,8 +60,7 @@ export function ortLogSeverity(): 2 | 4 {
 }
 
 async function create(bytes: Uint8Array, ep: Ep, threads?: number): Promise<ort.InferenceSession> {
-  const providers: ort.InferenceSession.ExecutionProviderConfig[] =
-    ep === 'tensorrt' ? [{ name: 'tensorrt' }, { name: 'cuda' }] : ep === 'cuda' ? [{ name: 'cuda' }] : [{ name: 'cpu' }];
+  const providers: ort.InferenceSession.ExecutionProviderConfig[] = ep === 'tensorrt' ? [{ name: 'tensorrt' }, { name: 'cuda' }] : ep === 'cuda' ? [{ name: 'cuda' }] : [{ name: 'cpu' }];
   return ort.InferenceSession.create(bytes, {
     executionProviders: providers,
     graphOptimizationLevel: 'all',

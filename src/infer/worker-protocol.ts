@@ -14,9 +14,7 @@ export interface WorkerInit {
 
 export type ToWorker =
   /** lane: whose smoothing state the frame continues (streams sharing one session each have their own) */
-  | { type: 'run'; id: number; frame: ArrayBuffer; smooth: number; reset: boolean; lane: number }
-  | { type: 'drop-lane'; lane: number }
-  | { type: 'close' };
+  { type: 'run'; id: number; frame: ArrayBuffer; smooth: number; reset: boolean; lane: number } | { type: 'drop-lane'; lane: number } | { type: 'close' };
 
 export type FromWorker =
   | { type: 'ready'; ep: string; skipped: string[] }

@@ -70,11 +70,18 @@ export class FfmpegSource implements Source {
       // (fd 3: the progress reports, so that stderr keeps only errors)
       ...(onOpened ? ['-progress', 'pipe:3'] : []),
       ...this.inputArgs(),
-      '-map', '0:v:0',
+      '-map',
+      '0:v:0',
       // Every decoded frame exactly once: no duplication or dropping to a constant rate.
-      '-vsync', '0',
-      '-vf', `scale=${info.width}:${info.height}`,
-      '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+      '-vsync',
+      '0',
+      '-vf',
+      `scale=${info.width}:${info.height}`,
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
     ];
     // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
     const child = spawn(ffmpegPath(), args, { stdio: onOpened ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });

@@ -175,23 +175,26 @@ export class LiveSource implements Source {
       // The watchdog watches the decoder, not the consumer: a slow consumer is not a dead camera.
       let seen = 0;
       let lastProgress = Date.now();
-      const watchdog = setInterval(() => {
-        if (reason) return;
-        if (src.framesDecoded !== seen) {
-          seen = src.framesDecoded;
-          lastProgress = Date.now();
-          return;
-        }
-        const now = Date.now();
-        if (seen > 0) {
-          if (now - lastProgress > this.opts.stallTimeoutMs) reason = `no frame for ${this.opts.stallTimeoutMs / 1000} s (stalled)`;
-        } else if (!openedAt) {
-          if (now - startedAt > this.opts.connectTimeoutMs) reason = `no answer within ${this.opts.connectTimeoutMs / 1000} s`;
-        } else if (now - openedAt > firstFrameMs) {
-          reason = `connected, but no keyframe (no first frame) within ${firstFrameMs / 1000} s`;
-        }
-        if (reason) void src.stop();
-      }, Math.min(250, this.opts.stallTimeoutMs / 4));
+      const watchdog = setInterval(
+        () => {
+          if (reason) return;
+          if (src.framesDecoded !== seen) {
+            seen = src.framesDecoded;
+            lastProgress = Date.now();
+            return;
+          }
+          const now = Date.now();
+          if (seen > 0) {
+            if (now - lastProgress > this.opts.stallTimeoutMs) reason = `no frame for ${this.opts.stallTimeoutMs / 1000} s (stalled)`;
+          } else if (!openedAt) {
+            if (now - startedAt > this.opts.connectTimeoutMs) reason = `no answer within ${this.opts.connectTimeoutMs / 1000} s`;
+          } else if (now - openedAt > firstFrameMs) {
+            reason = `connected, but no keyframe (no first frame) within ${firstFrameMs / 1000} s`;
+          }
+          if (reason) void src.stop();
+        },
+        Math.min(250, this.opts.stallTimeoutMs / 4),
+      );
       let first = true;
       try {
         for await (const frame of src.start()) {

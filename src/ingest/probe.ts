@@ -98,7 +98,11 @@ export async function probeInput(input: string, opts: { fps?: number } = {}): Pr
   if (input.includes('%')) {
     const dir = path.dirname(input);
     const re = patternRegex(path.basename(input));
-    const files = existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)).sort(natural.compare) : [];
+    const files = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => re.test(f))
+          .sort(natural.compare)
+      : [];
     if (files.length === 0) throw new UserError(`input pattern ${input} matches no files`);
     const s = await ffprobe(path.join(dir, files[0]), [], `input image ${path.join(dir, files[0])}`);
     const paths = files.map((f) => path.resolve(dir, f));
@@ -109,7 +113,10 @@ export async function probeInput(input: string, opts: { fps?: number } = {}): Pr
   const st = statSync(input);
 
   if (st.isDirectory()) {
-    const files = readdirSync(input).filter((f) => IMAGE_EXT.test(f)).sort(natural.compare).map((f) => path.resolve(input, f));
+    const files = readdirSync(input)
+      .filter((f) => IMAGE_EXT.test(f))
+      .sort(natural.compare)
+      .map((f) => path.resolve(input, f));
     if (files.length === 0) throw new UserError(`input folder ${input} holds no images (png, jpg, bmp, tiff, webp)`);
     const s = await ffprobe(files[0], [], `input image ${files[0]}`);
     return { kind: 'images', display: input, location: input, files, width: s.width!, height: s.height!, fps: opts.fps ?? DEFAULT_IMAGE_FPS, frameCount: files.length, frameCountExact: true };

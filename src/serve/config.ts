@@ -35,10 +35,7 @@ export interface StreamConfig extends ModelSettings {
   outputs: { rtsp: boolean; ws: boolean; record: RecordConfig | null };
 }
 
-export type RtspEgressConfig =
-  | { kind: 'embedded'; host: string; port: number; rtpPortStart: number; rtpPortCount: number }
-  | { kind: 'external'; url: string; transport: Transport }
-  | { kind: 'off' };
+export type RtspEgressConfig = { kind: 'embedded'; host: string; port: number; rtpPortStart: number; rtpPortCount: number } | { kind: 'external'; url: string; transport: Transport } | { kind: 'off' };
 
 export interface ServeConfig {
   /** the config file, or "(built-in demo)" */
@@ -96,7 +93,10 @@ const configSchema = z
         port: port().optional(),
         rtpPortStart: port().optional(),
         rtpPortCount: num().pipe(z.number().int().min(2).max(20000)).optional(),
-        publishUrl: z.string().regex(/^rtsps?:\/\//i, 'expected an rtsp:// URL of an external RTSP server').optional(),
+        publishUrl: z
+          .string()
+          .regex(/^rtsps?:\/\//i, 'expected an rtsp:// URL of an external RTSP server')
+          .optional(),
         publishTransport: z.enum(['tcp', 'udp']).optional(),
       })
       .optional(),
@@ -141,7 +141,8 @@ function issueText(issue: z.core.$ZodIssue): string {
     return issue.keys.map((k) => `${fieldPath([...issue.path, k])}: unknown field`).join('; ');
   }
   const where = fieldPath(issue.path) || 'config';
-  if (issue.code === 'invalid_type') return `${where}: ${issue.input === undefined ? 'missing (required)' : issue.message.startsWith('Invalid input') ? `must be ${issue.expected} (got ${JSON.stringify(issue.input)})` : issue.message}`;
+  if (issue.code === 'invalid_type')
+    return `${where}: ${issue.input === undefined ? 'missing (required)' : issue.message.startsWith('Invalid input') ? `must be ${issue.expected} (got ${JSON.stringify(issue.input)})` : issue.message}`;
   if (issue.code === 'invalid_value' && 'values' in issue) return `${where}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${JSON.stringify(issue.input)})`;
   return `${where}: ${issue.message}`;
 }

@@ -87,8 +87,7 @@ export class Stream {
         else if (e.type === 'reconnecting') m.reconnects.inc({ stream });
         else if (e.type === 'waiting') {
           if (this.state !== 'failed') this.reason = e.reason;
-        }
-        else if (e.type === 'up') {
+        } else if (e.type === 'up') {
           m.sourceUp.set({ stream }, 1);
           if (this.state !== 'failed') {
             this.state = 'live';

@@ -59,7 +59,10 @@ export function runTool(file: string, args: string[], timeoutMs = 60_000): Promi
 
 /** The first meaningful line of an ffmpeg error, without the file-name prefix ffmpeg adds. */
 export function ffmpegReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = lines.find((l) => /invalid|not found|no such|error|moov|denied|refused|timed out|unsupported/i.test(l)) ?? lines[lines.length - 1] ?? 'unknown error';
   // Drop ffmpeg's "[mov,mp4 @ 0x…]" and "file.mp4: " prefixes: the caller names the input.
   return line.replace(/^\[[^\]]*\]\s*/, '').replace(/^\S+: (?=\S)/, '');

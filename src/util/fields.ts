@@ -5,8 +5,16 @@ import { z } from 'zod';
 
 const NUMBER = /^\s*-?\d+(\.\d+)?\s*$/;
 
-export const num = () => z.preprocess((v) => (typeof v === 'string' && NUMBER.test(v) ? Number(v) : v), z.number({ error: (i) => (i.input === undefined ? 'missing (required)' : `must be a number (got ${JSON.stringify(i.input)})`) }));
-export const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean({ error: (i) => (i.input === undefined ? 'missing (required)' : `must be true or false (got ${JSON.stringify(i.input)})`) }));
+export const num = () =>
+  z.preprocess(
+    (v) => (typeof v === 'string' && NUMBER.test(v) ? Number(v) : v),
+    z.number({ error: (i) => (i.input === undefined ? 'missing (required)' : `must be a number (got ${JSON.stringify(i.input)})`) }),
+  );
+export const bool = () =>
+  z.preprocess(
+    (v) => (v === 'true' ? true : v === 'false' ? false : v),
+    z.boolean({ error: (i) => (i.input === undefined ? 'missing (required)' : `must be true or false (got ${JSON.stringify(i.input)})`) }),
+  );
 export const port = () => num().pipe(z.number().int().min(0).max(65535));
 export const seconds = () => num().pipe(z.number().positive());
 

@@ -100,7 +100,17 @@ export class StreamCard {
       stat('drops', 'drops', '', 'frames dropped since the start: behind (inference could not keep up), slow client, encoder behind'),
     );
     for (const el of stats.querySelectorAll<HTMLElement>('[data-k]')) this.fields.set(el.dataset.k!, el);
-    const meta = h('p', { class: 'meta' }, h('span', { 'data-k': 'model' }, '–'), ' · ', h('span', { 'data-k': 'ep' }, '–'), ' · ', h('span', { 'data-k': 'size' }, '–'), ' · ', h('span', { 'data-k': 'reconnects' }, '–'));
+    const meta = h(
+      'p',
+      { class: 'meta' },
+      h('span', { 'data-k': 'model' }, '–'),
+      ' · ',
+      h('span', { 'data-k': 'ep' }, '–'),
+      ' · ',
+      h('span', { 'data-k': 'size' }, '–'),
+      ' · ',
+      h('span', { 'data-k': 'reconnects' }, '–'),
+    );
     const reason = h('p', { class: 'reason', 'data-k': 'reason' });
     const fpsBox = h('div', { class: 'chart' });
     const latBox = h('div', { class: 'chart' });
@@ -112,7 +122,13 @@ export class StreamCard {
         { class: 'card-head' },
         h('h2', { id: titleId }, id),
         // only the state is announced (not the ticking age)
-        h('p', { class: 'state' }, h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'state-label', 'data-k': 'state', role: 'status' }, 'connecting'), h('span', { class: 'ago', 'data-k': 'ago', title: 'since the last new frame' }, '–')),
+        h(
+          'p',
+          { class: 'state' },
+          h('span', { class: 'dot', 'aria-hidden': 'true' }),
+          h('span', { class: 'state-label', 'data-k': 'state', role: 'status' }, 'connecting'),
+          h('span', { class: 'ago', 'data-k': 'ago', title: 'since the last new frame' }, '–'),
+        ),
       ),
       this.view,
       h('div', { class: 'controls' }, this.compareBtn, this.splitInput, this.snapBtn, this.fullBtn),
@@ -123,7 +139,14 @@ export class StreamCard {
     );
     for (const el of this.el.querySelectorAll<HTMLElement>('.meta [data-k], .state [data-k], .reason')) this.fields.set(el.dataset.k!, el);
     this.fpsChart = new TimeChart(fpsBox, [{ label: 'fps', color: '#6cc3ff' }], { unit: 'fps', minMax: 5 });
-    this.latencyChart = new TimeChart(latBox, [{ label: 'capture → display', color: '#ffb454' }, { label: 'inference', color: '#b4a7ff', dash: true }], { unit: 'ms', minMax: 50 });
+    this.latencyChart = new TimeChart(
+      latBox,
+      [
+        { label: 'capture → display', color: '#ffb454' },
+        { label: 'inference', color: '#b4a7ff', dash: true },
+      ],
+      { unit: 'ms', minMax: 50 },
+    );
     this.wire();
   }
 
@@ -338,10 +361,12 @@ export class StreamCard {
     setText(f.get('infer')!, formatNumber(s.inferenceMs?.p50, 1));
     const drops = totalDrops(s.dropped);
     setText(f.get('drops')!, String(drops));
-    f.get('drops')!.parentElement!.parentElement!.title = `dropped frames: ${s.dropped.behind} behind (inference could not keep up), ${s.dropped.slow_client} to slow clients, ${s.dropped.encoder_behind} encoder behind`;
+    f.get('drops')!.parentElement!.parentElement!.title =
+      `dropped frames: ${s.dropped.behind} behind (inference could not keep up), ${s.dropped.slow_client} to slow clients, ${s.dropped.encoder_behind} encoder behind`;
     setText(f.get('model')!, s.model ?? 'model –');
     setText(f.get('ep')!, s.ep ?? 'ep –');
-    const size = s.width && s.height ? `${s.width}×${s.height}${s.inferWidth && (s.inferWidth !== s.width || s.inferHeight !== s.height) ? ` (model at ${s.inferWidth}×${s.inferHeight})` : ''}` : 'size –';
+    const size =
+      s.width && s.height ? `${s.width}×${s.height}${s.inferWidth && (s.inferWidth !== s.width || s.inferHeight !== s.height) ? ` (model at ${s.inferWidth}×${s.inferHeight})` : ''}` : 'size –';
     setText(f.get('size')!, size);
     setText(f.get('reconnects')!, `${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}`);
     const reason = s.state === 'live' ? '' : (s.reason ?? '');

@@ -24,7 +24,12 @@ const cases: { name: string; args: () => string[]; code: number; message: RegExp
   { name: 'missing file', args: () => [path.join(dir, 'nope.mp4')], code: 2, message: /input not found: .*nope\.mp4/ },
   { name: 'zero-byte file', args: () => [write('zero.mp4', '')], code: 2, message: /is empty \(0 bytes\)/ },
   { name: 'a text file named .mp4', args: () => [write('text.mp4', 'this is not a video\n'.repeat(20))], code: 2, message: /text\.mp4 is not a readable video/ },
-  { name: 'truncated MP4 (index at the end lost)', args: () => [write('trunc.mp4', readFileSync(good).subarray(0, Math.floor(readFileSync(good).length / 2)))], code: 2, message: /trunc\.mp4 is not a readable video: moov atom not found/ },
+  {
+    name: 'truncated MP4 (index at the end lost)',
+    args: () => [write('trunc.mp4', readFileSync(good).subarray(0, Math.floor(readFileSync(good).length / 2)))],
+    code: 2,
+    message: /trunc\.mp4 is not a readable video: moov atom not found/,
+  },
   { name: 'unknown model path', args: () => [good, '--model', path.join(dir, 'none.onnx')], code: 2, message: /unknown model ".*none\.onnx"/ },
   { name: 'an ONNX file that is not a model', args: () => [good, '--model', write('junk.onnx', 'definitely not protobuf')], code: 2, message: /junk\.onnx is not an ONNX model/ },
   { name: 'inference size larger than the input', args: () => [good, '--infer-size', '320x200'], code: 2, message: /inference size 320x200 is larger than the input 160x96/ },

@@ -49,7 +49,10 @@ test('derain models lists the built-in models and the cards, with source, licenc
   const list = JSON.parse(j.stdout) as { name: string; default: boolean; card: { sizeMultiple: number; license: string } }[];
   const maxim = list.find((m) => m.name === 'maxim-derain')!;
   assert.equal(maxim.card.sizeMultiple, 64);
-  assert.deepEqual(list.filter((m) => m.default).map((m) => m.name), [DEFAULT]);
+  assert.deepEqual(
+    list.filter((m) => m.default).map((m) => m.name),
+    [DEFAULT],
+  );
 });
 
 test('derain models import builds the ONNX file a card names', async () => {
@@ -80,7 +83,7 @@ test('a generated model is built on first use with a one-line message, then runs
   assert.doesNotMatch(again.stderr, /building/);
 });
 
-test('derain run without --model derains with the default model: maxim-derain on a GPU, and on a CPU until the project\'s own model is there', async () => {
+test("derain run without --model derains with the default model: maxim-derain on a GPU, and on a CPU until the project's own model is there", async () => {
   const pinned = process.env.DERAIN_DEFAULT_MODEL;
   delete process.env.DERAIN_DEFAULT_MODEL;
   assert.equal(defaultModelName('cuda'), 'maxim-derain');

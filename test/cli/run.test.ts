@@ -21,7 +21,8 @@ test('the real 50-frame clip: frames in = frames out, a playable 640x360 MP4', a
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1, 'stdout holds exactly one JSON object');
   const s = JSON.parse(lines[0]);
-  for (const k of ['input', 'output', 'framesIn', 'framesOut', 'framesDropped', 'width', 'height', 'inferWidth', 'inferHeight', 'model', 'ep', 'wallSeconds', 'fps', 'inferenceMs']) assert.ok(k in s, `summary has ${k}`);
+  for (const k of ['input', 'output', 'framesIn', 'framesOut', 'framesDropped', 'width', 'height', 'inferWidth', 'inferHeight', 'model', 'ep', 'wallSeconds', 'fps', 'inferenceMs'])
+    assert.ok(k in s, `summary has ${k}`);
   assert.equal(s.framesIn, 50);
   assert.equal(s.framesOut, 50);
   assert.equal(s.framesDropped, 0);

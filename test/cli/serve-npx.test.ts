@@ -31,7 +31,11 @@ function ensureBuilt(): void {
     }
   })();
   const src = path.join(ROOT, 'src');
-  const newest = Math.max(...readdirSync(src, { withFileTypes: true }).filter((e) => e.name !== 'web').map((e) => (e.isDirectory() ? newestTs(path.join(src, e.name)) : e.name.endsWith('.ts') ? statSync(path.join(src, e.name)).mtimeMs : 0)));
+  const newest = Math.max(
+    ...readdirSync(src, { withFileTypes: true })
+      .filter((e) => e.name !== 'web')
+      .map((e) => (e.isDirectory() ? newestTs(path.join(src, e.name)) : e.name.endsWith('.ts') ? statSync(path.join(src, e.name)).mtimeMs : 0)),
+  );
   if (newest <= stamp) return;
   const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
   // (type errors elsewhere still emit JavaScript; what matters is that it was written)
@@ -68,10 +72,15 @@ test('npx derain serve: SIGTERM to npx stops the service, its port free within 5
     }
   });
 
-  const base = await waitFor('the service to listen', () => {
-    if (npx.exitCode !== null) throw new Error(`npx exited (${npx.exitCode}): ${err}`);
-    return /HTTP (http:\/\/[^\s]+)/.exec(err)?.[1];
-  }, 150_000, 200);
+  const base = await waitFor(
+    'the service to listen',
+    () => {
+      if (npx.exitCode !== null) throw new Error(`npx exited (${npx.exitCode}): ${err}`);
+      return /HTTP (http:\/\/[^\s]+)/.exec(err)?.[1];
+    },
+    150_000,
+    200,
+  );
   assert.ok(await listening(base));
 
   const t0 = Date.now();
@@ -83,12 +92,17 @@ test('npx derain serve: SIGTERM to npx stops the service, its port free within 5
   await waitFor('the service to say it stopped', () => /stopped/.test(err), 3000, 100).catch(() => {});
   assert.match(err, /has gone: shutting down/, err);
   // nothing of it is left in its process group
-  await waitFor('no process left', () => {
-    try {
-      process.kill(-npx.pid!, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 5000, 100);
+  await waitFor(
+    'no process left',
+    () => {
+      try {
+        process.kill(-npx.pid!, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    5000,
+    100,
+  );
 });

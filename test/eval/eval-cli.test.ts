@@ -49,7 +49,11 @@ test('--json --limit: one object, the first N pairs in natural order, input scor
   assert.equal(s.model, 'builtin-tiny');
   assert.equal(s.ep, 'cpu');
   assert.equal(s.n, 2);
-  assert.deepEqual(s.perImage.map((p: any) => p.name), ['1.png', '2.png'], 'natural order: 1, 2, then 10');
+  assert.deepEqual(
+    s.perImage.map((p: any) => p.name),
+    ['1.png', '2.png'],
+    'natural order: 1, 2, then 10',
+  );
   for (const p of s.perImage) {
     for (const k of ['psnr', 'ssim', 'inputPsnr', 'inputSsim']) assert.equal(typeof p[k], 'number', `${p.name}.${k}`);
     const want = score(p.name);
@@ -65,7 +69,7 @@ test('--json --limit: one object, the first N pairs in natural order, input scor
   assert.ok(s.inputPsnr > 5 && s.inputPsnr < 40 && s.inputSsim > 0 && s.inputSsim < 1, 'the noisy inputs are scored as noisy');
 });
 
-test('the model\'s output is what gets scored: an ONNX model that paints everything gray', async () => {
+test("the model's output is what gets scored: an ONNX model that paints everything gray", async () => {
   // Returns the clean image 0.6 everywhere: every output pixel is 153, Y = round(16 + 219 * 0.6) = 147.
   const b = new GraphBuilder('gray');
   const x = b.input('input', DataType.FLOAT, [1, 3, 'height', 'width']);
@@ -79,7 +83,10 @@ test('the model\'s output is what gets scored: an ONNX model that paints everyth
   assert.equal(r.code, 0, r.stderr);
   const s = oneJson(r.stdout);
   assert.equal(s.model, 'gray');
-  assert.deepEqual(s.perImage.map((p: any) => p.name), ['1.png', '2.png', '10.png']);
+  assert.deepEqual(
+    s.perImage.map((p: any) => p.name),
+    ['1.png', '2.png', '10.png'],
+  );
   for (const p of s.perImage) {
     const { width, height } = sizeOf(p.name);
     const gray = Buffer.alloc(width * height * 3, 153);
@@ -91,11 +98,15 @@ test('the model\'s output is what gets scored: an ONNX model that paints everyth
   }
 });
 
-test('--infer-size follows each image\'s orientation; without --json a table', async () => {
+test("--infer-size follows each image's orientation; without --json a table", async () => {
   const r = await derain(['eval', '--model', 'builtin-tiny', '--data', set, '--infer-size', '32x24']);
   assert.equal(r.code, 0, r.stderr);
   const rows = r.stdout.split('\n');
-  for (const name of ['1.png', '2.png', '10.png']) assert.ok(rows.some((l) => l.startsWith(name)), `a row for ${name}:\n${r.stdout}`);
+  for (const name of ['1.png', '2.png', '10.png'])
+    assert.ok(
+      rows.some((l) => l.startsWith(name)),
+      `a row for ${name}:\n${r.stdout}`,
+    );
   assert.match(r.stdout, /^mean\s+\(3\)\s+\d+\.\d\d\s+0\.\d{4}/m);
   assert.match(r.stdout, /model builtin-tiny \(32x24, 24x32\) on cpu: PSNR \d+\.\d\d dB/);
   assert.doesNotMatch(r.stderr, /error/);
@@ -115,23 +126,35 @@ function bad(name: string, build: () => string[], message: RegExp) {
 
 bad('a missing folder', () => ['--data', path.join(dir, 'nope')], /data folder not found: .*nope/);
 
-bad('rain/ and norain/ names that do not match', () => {
-  const d = makeSet(path.join(dir, 'mismatch'), { '1.png': '32x32' });
-  ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=32x32', '-frames:v', '1', path.join(d, 'rain', '2.png')]);
-  return ['--data', d];
-}, /rain\/ and norain\/ of .*mismatch do not match \(only in rain\/: 2\.png\)/);
+bad(
+  'rain/ and norain/ names that do not match',
+  () => {
+    const d = makeSet(path.join(dir, 'mismatch'), { '1.png': '32x32' });
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=32x32', '-frames:v', '1', path.join(d, 'rain', '2.png')]);
+    return ['--data', d];
+  },
+  /rain\/ and norain\/ of .*mismatch do not match \(only in rain\/: 2\.png\)/,
+);
 
-bad('a pair of different sizes', () => {
-  const d = makeSet(path.join(dir, 'sizes'), { '1.png': '32x32' });
-  ffmpeg(['-y', '-f', 'lavfi', '-i', 'testsrc=size=40x30', '-frames:v', '1', path.join(d, 'norain', '1.png')]);
-  return ['--data', d];
-}, /pair 1\.png: rain\/1\.png is 32x32 but norain\/1\.png is 40x30/);
+bad(
+  'a pair of different sizes',
+  () => {
+    const d = makeSet(path.join(dir, 'sizes'), { '1.png': '32x32' });
+    ffmpeg(['-y', '-f', 'lavfi', '-i', 'testsrc=size=40x30', '-frames:v', '1', path.join(d, 'norain', '1.png')]);
+    return ['--data', d];
+  },
+  /pair 1\.png: rain\/1\.png is 32x32 but norain\/1\.png is 40x30/,
+);
 
-bad('a corrupt image', () => {
-  const d = makeSet(path.join(dir, 'corrupt'), { '1.png': '32x32', '2.png': '32x32' });
-  writeFileSync(path.join(d, 'rain', '2.png'), 'this is not a PNG\n'.repeat(10));
-  return ['--data', d];
-}, /image .*corrupt\/rain\/2\.png cannot be read: .*PNG/i);
+bad(
+  'a corrupt image',
+  () => {
+    const d = makeSet(path.join(dir, 'corrupt'), { '1.png': '32x32', '2.png': '32x32' });
+    writeFileSync(path.join(d, 'rain', '2.png'), 'this is not a PNG\n'.repeat(10));
+    return ['--data', d];
+  },
+  /image .*corrupt\/rain\/2\.png cannot be read: .*PNG/i,
+);
 
 bad('an unknown model', () => ['--data', set, '--model', 'no-such-model'], /unknown model "no-such-model"/);
 

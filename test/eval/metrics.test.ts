@@ -35,7 +35,11 @@ function ssimDirect(a: Luma, b: Luma): number {
   let n = 0;
   for (let r = 0; r + 11 <= a.height; r++) {
     for (let c = 0; c + 11 <= a.width; c++) {
-      let ma = 0, mb = 0, saa = 0, sbb = 0, sab = 0;
+      let ma = 0,
+        mb = 0,
+        saa = 0,
+        sbb = 0,
+        sab = 0;
       for (let i = 0; i < 11; i++) {
         for (let j = 0; j < 11; j++) {
           const w = k[i][j] / total;
@@ -61,7 +65,7 @@ function ssimDirect(a: Luma, b: Luma): number {
 /** A deterministic pseudo-random generator, so failures reproduce. */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 test('Y of rgb24: the BT.601 studio-range values, rounded', () => {
@@ -80,14 +84,28 @@ test('PSNR by hand, and identical images at the cap', () => {
   const b = luma(4, 4, (x, y) => (x === 1 && y === 2 ? 102 : 100));
   assert.ok(Math.abs(psnr(a, b) - 54.1514) < 0.001, `${psnr(a, b)}`);
   // Every pixel off by 255 (0 vs 255): MSE = 65025, PSNR = 0 dB.
-  assert.ok(Math.abs(psnr(luma(3, 5, () => 0), luma(3, 5, () => 255))) < 1e-12);
+  assert.ok(
+    Math.abs(
+      psnr(
+        luma(3, 5, () => 0),
+        luma(3, 5, () => 255),
+      ),
+    ) < 1e-12,
+  );
   // Identical images: infinite PSNR, reported as the conventional 100 dB cap.
   assert.equal(psnr(a, a), PSNR_CAP_DB);
   assert.equal(PSNR_CAP_DB, 100);
-  assert.throws(() => psnr(a, luma(4, 3, () => 100)), /differ in size/);
+  assert.throws(
+    () =>
+      psnr(
+        a,
+        luma(4, 3, () => 100),
+      ),
+    /differ in size/,
+  );
 });
 
-test('the Gaussian window is fspecial(\'gaussian\', 11, 1.5)', () => {
+test("the Gaussian window is fspecial('gaussian', 11, 1.5)", () => {
   const g = gaussianWindow();
   assert.equal(g.length, 11);
   assert.ok(Math.abs(g.reduce((s, v) => s + v, 0) - 1) < 1e-12);
@@ -101,8 +119,22 @@ test('SSIM by hand: identical images give 1; flat images give (2ab + C1) / (a² 
   assert.ok(Math.abs(ssim(noisy, noisy) - 1) < 1e-12);
   // Zero variance everywhere: the structure term is C2 / C2 = 1, only the luminance term stays.
   // a = 100, b = 120, C1 = 6.5025: (24000 + 6.5025) / (10000 + 14400 + 6.5025) = 0.983611
-  assert.ok(Math.abs(ssim(luma(16, 16, () => 100), luma(16, 16, () => 120)) - 0.983611) < 1e-6);
-  assert.throws(() => ssim(luma(10, 20, () => 1), luma(10, 20, () => 1)), /at least 11x11/);
+  assert.ok(
+    Math.abs(
+      ssim(
+        luma(16, 16, () => 100),
+        luma(16, 16, () => 120),
+      ) - 0.983611,
+    ) < 1e-6,
+  );
+  assert.throws(
+    () =>
+      ssim(
+        luma(10, 20, () => 1),
+        luma(10, 20, () => 1),
+      ),
+    /at least 11x11/,
+  );
 });
 
 test('SSIM matches a direct 2-D window computation', () => {
@@ -113,7 +145,11 @@ test('SSIM matches a direct 2-D window computation', () => {
   const rain = luma(W, H, (x, y) => Math.min(235, clean.y[y * W + x] + ((x + 2 * y) % 9 === 0 ? 90 : 0)));
   const noise = luma(W, H, () => Math.round(16 + rand() * 219));
   const ref = new SsimReference(clean);
-  for (const [what, img] of [['streaks', rain], ['noise', noise], ['itself', clean]] as const) {
+  for (const [what, img] of [
+    ['streaks', rain],
+    ['noise', noise],
+    ['itself', clean],
+  ] as const) {
     const want = ssimDirect(img, clean);
     const got = ref.ssim(img);
     assert.ok(Math.abs(got - want) < 1e-9, `${what}: ${got} vs direct ${want}`);

@@ -13,7 +13,10 @@ const dir = tmpDir();
 function folder(name: string, rain: string[] | null, norain: string[] | null): string {
   const root = path.join(dir, name);
   mkdirSync(root, { recursive: true });
-  for (const [sub, files] of [['rain', rain], ['norain', norain]] as const) {
+  for (const [sub, files] of [
+    ['rain', rain],
+    ['norain', norain],
+  ] as const) {
     if (!files) continue;
     mkdirSync(path.join(root, sub));
     for (const f of files) writeFileSync(path.join(root, sub, f), 'x');
@@ -28,10 +31,16 @@ function userError(fn: () => unknown, message: RegExp) {
 test('pairs in natural order (1, 2, 10), other files ignored, --limit takes the first N', () => {
   const root = folder('ok', ['10.png', '2.png', '1.png', 'Thumbs.db'], ['1.png', '10.png', '2.png', 'notes.txt']);
   const pairs = listPairs(root);
-  assert.deepEqual(pairs.map((p) => p.name), ['1.png', '2.png', '10.png']);
+  assert.deepEqual(
+    pairs.map((p) => p.name),
+    ['1.png', '2.png', '10.png'],
+  );
   assert.equal(pairs[2].rain, path.join(root, 'rain', '10.png'));
   assert.equal(pairs[2].norain, path.join(root, 'norain', '10.png'));
-  assert.deepEqual(listPairs(root, 2).map((p) => p.name), ['1.png', '2.png']);
+  assert.deepEqual(
+    listPairs(root, 2).map((p) => p.name),
+    ['1.png', '2.png'],
+  );
   assert.equal(listPairs(root, 50).length, 3, 'a limit past the end takes them all');
 });
 

@@ -156,7 +156,11 @@ test('close() lets the frames already handed over finish, however long they take
   await d.close();
   const closeMs = performance.now() - t0;
   const results = await Promise.allSettled(runs);
-  assert.deepEqual(results.map((r) => r.status), results.map(() => 'fulfilled'), 'every frame handed over came back');
+  assert.deepEqual(
+    results.map((r) => r.status),
+    results.map(() => 'fulfilled'),
+    'every frame handed over came back',
+  );
   assert.ok(n * inferenceMs > 2000 || closeMs > 2000, `the queue outlasted the grace period (${n} x ${inferenceMs.toFixed(0)} ms, close took ${closeMs.toFixed(0)} ms)`);
   await assert.rejects(d.infer(frameOf(new Uint8Array(w * h * 3), n + 1, w, h)), /closed/);
 });

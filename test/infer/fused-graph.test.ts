@@ -46,7 +46,7 @@ function resize(m: Img, h: number, w: number): Img {
         const bot = at(m, c, sy.i1, sx.i0) * (1 - sx.t) + at(m, c, sy.i1, sx.i1) * sx.t;
         o.d[(c * h + y) * w + x] = top * (1 - sy.t) + bot * sy.t;
       }
-  }
+    }
   return o;
 }
 
@@ -117,7 +117,9 @@ test('the fused graph matches a plain JS reference within 1 in uint8, state carr
   ];
   const base = await ort.InferenceSession.create(encodeModel(buildBuiltinModel({ seed: 7, residualScale: 0.5 })));
   for (const { W, H, w, h } of cases) {
-    const fused = await ort.InferenceSession.create(buildFusedBytes(buildBuiltinModel({ seed: 7, residualScale: 0.5 }), { width: W, height: H, inferWidth: w, inferHeight: h, multiple: 4, output: 'residual' }));
+    const fused = await ort.InferenceSession.create(
+      buildFusedBytes(buildBuiltinModel({ seed: 7, residualScale: 0.5 }), { width: W, height: H, inferWidth: w, inferHeight: h, multiple: 4, output: 'residual' }),
+    );
     const rand = seededRandom(W * H);
     let state = img(3, H, W);
     let stateTensor: ort.Tensor = new ort.Tensor('float32', new Float32Array(3 * H * W), [1, 3, H, W]);
@@ -137,7 +139,10 @@ test('the fused graph matches a plain JS reference within 1 in uint8, state carr
       for (let i = 0; i < out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i] - ref.out[i]));
       assert.ok(maxDiff <= 1, `${W}x${H}→${w}x${h} frame ${t}: max difference ${maxDiff}`);
       // and the output is not trivially the input: the model's residual is in it
-      assert.ok(out.some((v, i) => v !== frame[i]), 'the output differs from the input');
+      assert.ok(
+        out.some((v, i) => v !== frame[i]),
+        'the output differs from the input',
+      );
       stateTensor = got.state_out;
       state = ref.next;
     }

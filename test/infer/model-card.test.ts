@@ -54,7 +54,10 @@ test('a model on an opset older than 11 is refused with its opset named', () => 
   const file = saveModel(path.join(dir, 'old'), undefined, (m) => {
     m.opsetImport = [new onnx.OperatorSetIdProto({ domain: '', version: 9 })];
   });
-  assert.throws(() => prepareModel(file, { width: 64, height: 64 }, {}), (e: unknown) => e instanceof ModelError && /opset 9; opset 11 or newer/.test(e.message));
+  assert.throws(
+    () => prepareModel(file, { width: 64, height: 64 }, {}),
+    (e: unknown) => e instanceof ModelError && /opset 9; opset 11 or newer/.test(e.message),
+  );
 });
 
 test('a malformed card names the field', () => {

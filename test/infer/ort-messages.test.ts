@@ -37,12 +37,15 @@ test('a model folder without card.json: the card is missing, not an "unknown mod
   const folder = path.join(dir, 'my-model');
   mkdirSync(folder);
   writeFileSync(path.join(folder, 'model.onnx'), 'not read');
-  assert.throws(() => resolveModel(folder), (err: Error) => {
-    assert.match(err.message, /model folder .*my-model has no card\.json/);
-    assert.match(err.message, /my-model[/\\]model\.onnx/, 'names the ONNX file it holds');
-    assert.doesNotMatch(err.message, /unknown model/);
-    return true;
-  });
+  assert.throws(
+    () => resolveModel(folder),
+    (err: Error) => {
+      assert.match(err.message, /model folder .*my-model has no card\.json/);
+      assert.match(err.message, /my-model[/\\]model\.onnx/, 'names the ONNX file it holds');
+      assert.doesNotMatch(err.message, /unknown model/);
+      return true;
+    },
+  );
   const clip = path.join(dir, 'clip.mp4');
   makeClip(clip, { width: 64, height: 48, frames: 3 });
   const r = await derain(['run', clip, '--model', folder]);

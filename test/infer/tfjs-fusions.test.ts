@@ -104,7 +104,13 @@ const resize: GraphSpec = {
 };
 
 const leakyRelu: GraphSpec = {
-  inputs: { x: t('float32', [2, 3, 4, 5], Float32Array.from({ length: 120 }, (_, i) => (i % 7) - 3 + (i % 3) * 0.25)) },
+  inputs: {
+    x: t(
+      'float32',
+      [2, 3, 4, 5],
+      Float32Array.from({ length: 120 }, (_, i) => (i % 7) - 3 + (i % 3) * 0.25),
+    ),
+  },
   consts: { zero: t('float32', [], [0]), alpha: t('float32', [], [0.2]) },
   nodes: [
     { name: 'ge', op: 'GreaterEqual', inputs: ['x', 'zero'], attr: F },
@@ -117,7 +123,15 @@ const leakyRelu: GraphSpec = {
 const CASES: [string, GraphSpec, (ops: string[]) => void][] = [
   ['leaky ReLU (where x >= 0) becomes one LeakyRelu', leakyRelu, (ops) => assert.deepEqual(ops, ['LeakyRelu', 'Identity'])],
   ['GELU (tanh approximation) becomes one Gelu', gelu, (ops) => assert.deepEqual(ops, ['Gelu', 'Identity'])],
-  ['LayerNorm becomes one LayerNormalization', layerNorm, (ops) => assert.deepEqual(ops.filter((o) => o !== 'Identity'), ['LayerNormalization'])],
+  [
+    'LayerNorm becomes one LayerNormalization',
+    layerNorm,
+    (ops) =>
+      assert.deepEqual(
+        ops.filter((o) => o !== 'Identity'),
+        ['LayerNormalization'],
+      ),
+  ],
   ['Dense along axis 1 (swapaxes 1↔3) needs no Transpose', denseOnAxis([0, 3, 2, 1], [1, 6, 4, 5], 6, 6), (ops) => assert.ok(!ops.includes('Transpose'), ops.join())],
   ['Dense along axis 2 (swapaxes 2↔3), another width, needs no Transpose', denseOnAxis([0, 1, 3, 2], [2, 3, 5, 4], 5, 7), (ops) => assert.ok(!ops.includes('Transpose'), ops.join())],
   ['separable resize (two einsums and a transpose) transposes only its small matrices', resize, (ops) => assert.equal(ops.filter((o) => o === 'Transpose').length, 2, ops.join())],

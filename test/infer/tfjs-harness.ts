@@ -50,11 +50,19 @@ const rand = seededRandom(42);
 /** Uniform floats in [lo, hi). */
 export function randn(shape: number[], lo = -1, hi = 1): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return t('float32', shape, Float32Array.from({ length: n }, () => lo + (hi - lo) * rand()));
+  return t(
+    'float32',
+    shape,
+    Float32Array.from({ length: n }, () => lo + (hi - lo) * rand()),
+  );
 }
 export function randi(shape: number[], lo: number, hi: number): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  return t('int32', shape, Int32Array.from({ length: n }, () => lo + Math.floor((hi - lo) * rand())));
+  return t(
+    'int32',
+    shape,
+    Int32Array.from({ length: n }, () => lo + Math.floor((hi - lo) * rand())),
+  );
 }
 
 export function buildModelJson(spec: GraphSpec): { json: object; weightData: ArrayBuffer } {
@@ -115,7 +123,10 @@ export async function runTfjs(spec: GraphSpec): Promise<Result[]> {
   const model = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: j.modelTopology, weightSpecs: j.weightsManifest[0].weights, weightData, signature: j.signature }));
   const feeds: Record<string, tf.Tensor> = {};
   for (const [name, v] of Object.entries(spec.inputs)) feeds[`${name}:0`] = tf.tensor(Array.from(v.data), v.shape, v.dtype);
-  const outs = (await model.executeAsync(feeds, spec.outputs.map((o) => `${o}:0`))) as tf.Tensor | tf.Tensor[];
+  const outs = (await model.executeAsync(
+    feeds,
+    spec.outputs.map((o) => `${o}:0`),
+  )) as tf.Tensor | tf.Tensor[];
   const list = Array.isArray(outs) ? outs : [outs];
   const res = await Promise.all(list.map(async (o) => ({ shape: o.shape, data: Array.from(await o.data()) as number[] })));
   tf.dispose([...list, ...Object.values(feeds)]);
@@ -134,7 +145,12 @@ export async function runOnnx(spec: GraphSpec): Promise<Result[]> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, v] of Object.entries(spec.inputs)) {
     if (v.dtype === 'float32') feeds[name] = new ort.Tensor('float32', Float32Array.from(v.data), v.shape);
-    else if (v.dtype === 'int32') feeds[name] = new ort.Tensor('int64', BigInt64Array.from(Array.from(v.data), (x) => BigInt(x)), v.shape);
+    else if (v.dtype === 'int32')
+      feeds[name] = new ort.Tensor(
+        'int64',
+        BigInt64Array.from(Array.from(v.data), (x) => BigInt(x)),
+        v.shape,
+      );
     else feeds[name] = new ort.Tensor('bool', Uint8Array.from(v.data), v.shape);
   }
   const out = await session.run(feeds);

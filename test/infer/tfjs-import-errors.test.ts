@@ -87,7 +87,11 @@ test('an unsupported op names the op and the node', () => {
 });
 
 test('unsupported forms of supported ops name the node and what is wrong', () => {
-  const einsum: GraphSpec = { inputs: { a: randn([2, 3, 4]), b: randn([2, 4, 5]) }, nodes: [{ name: 'bmm', op: 'Einsum', inputs: ['a', 'b'], attr: { ...F, N: attr.i(2), equation: attr.s('bij,bjk->bik') } }], outputs: ['bmm'] };
+  const einsum: GraphSpec = {
+    inputs: { a: randn([2, 3, 4]), b: randn([2, 4, 5]) },
+    nodes: [{ name: 'bmm', op: 'Einsum', inputs: ['a', 'b'], attr: { ...F, N: attr.i(2), equation: attr.s('bij,bjk->bik') } }],
+    outputs: ['bmm'],
+  };
   throwsUser(() => toOnnx(einsum), /Einsum node bmm: equation bij,bjk->bik: batch indices .* are not supported/);
   const perm: GraphSpec = { inputs: { x: randn([2, 3]), p: { ...t('int32', [2], [1, 0]), static: true } }, nodes: [{ name: 'tr', op: 'Transpose', inputs: ['x', 'p'], attr: F }], outputs: ['tr'] };
   throwsUser(() => toOnnx(perm), /Transpose node tr: its perm \(input 1\) must be a constant; it is computed at run time/);

@@ -14,7 +14,10 @@ const model = convertGraphModel(readGraphModel(path.join(PKG, 'models')), { io: 
 const bytes = encodeModel(model);
 
 test('the import takes and returns NCHW RGB of any size, and runs every pattern fused', () => {
-  assert.deepEqual(modelInputs(model).map((i) => i.dims), [['batch', 3, 'height', 'width']]);
+  assert.deepEqual(
+    modelInputs(model).map((i) => i.dims),
+    [['batch', 3, 'height', 'width']],
+  );
   const out = model.graph!.output![0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
   assert.deepEqual(out, ['batch', 3, 'height', 'width']);
   const count = (op: string) => model.graph!.node!.filter((n) => n.opType === op).length;

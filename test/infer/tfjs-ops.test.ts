@@ -21,18 +21,38 @@ function unary(op: string, x: Tensor, extra: Record<string, ReturnType<typeof at
 /** Floats with exact ties, so comparisons see equal values too. */
 const steps = (shape: number[]) => {
   const r = randi(shape, -3, 4);
-  return t('float32', shape, Float32Array.from(r.data as Int32Array, (v) => v / 2));
+  return t(
+    'float32',
+    shape,
+    Float32Array.from(r.data as Int32Array, (v) => v / 2),
+  );
 };
 const nonzero = (shape: number[]) => {
   const r = randi(shape, 1, 8);
-  return t('int32', shape, Int32Array.from(r.data as Int32Array, (v, i) => (i % 2 ? -v : v)));
+  return t(
+    'int32',
+    shape,
+    Int32Array.from(r.data as Int32Array, (v, i) => (i % 2 ? -v : v)),
+  );
 };
 const dynamicDim = (x: string, index: number, name: string) => [
   { name: `${name}_shape`, op: 'Shape', inputs: [x], attr: { T: attr.type('float32'), out_type: attr.type('int32') } },
-  { name, op: 'StridedSlice', inputs: [`${name}_shape`, 'ss_b' + index, 'ss_e' + index, 'ss_s'], attr: { ...I, Index: attr.type('int32'), shrink_axis_mask: attr.i(1), begin_mask: attr.i(0), end_mask: attr.i(0), ellipsis_mask: attr.i(0), new_axis_mask: attr.i(0) } },
+  {
+    name,
+    op: 'StridedSlice',
+    inputs: [`${name}_shape`, 'ss_b' + index, 'ss_e' + index, 'ss_s'],
+    attr: { ...I, Index: attr.type('int32'), shrink_axis_mask: attr.i(1), begin_mask: attr.i(0), end_mask: attr.i(0), ellipsis_mask: attr.i(0), new_axis_mask: attr.i(0) },
+  },
 ];
 const dimConsts = (index: number) => ({ [`ss_b${index}`]: t('int32', [1], [index]), [`ss_e${index}`]: t('int32', [1], [index + 1]), ss_s: t('int32', [1], [1]) });
-const conv = (padding: string, stride: number) => ({ ...F, padding: attr.s(padding), strides: attr.ints([1, stride, stride, 1]), data_format: attr.s('NHWC'), dilations: attr.ints([1, 1, 1, 1]), explicit_paddings: attr.ints([]) });
+const conv = (padding: string, stride: number) => ({
+  ...F,
+  padding: attr.s(padding),
+  strides: attr.ints([1, stride, stride, 1]),
+  data_format: attr.s('NHWC'),
+  dilations: attr.ints([1, 1, 1, 1]),
+  explicit_paddings: attr.ints([]),
+});
 const slice = (masks: Partial<Record<'begin_mask' | 'end_mask' | 'shrink_axis_mask', number>>, T: ReturnType<typeof attr.type>) => ({
   T,
   Index: attr.type('int32'),
@@ -315,7 +335,10 @@ for (const [name, spec] of Object.entries(CASES)) {
   test(`${name}: onnxruntime matches TensorFlow.js`, async () => {
     const { maxDiff, tfjs } = await parity(spec);
     assert.ok(maxDiff <= TOL, `max abs diff ${maxDiff} > ${TOL}`);
-    assert.ok(tfjs.every((r) => r.data.length > 0), 'every output has values');
+    assert.ok(
+      tfjs.every((r) => r.data.length > 0),
+      'every output has values',
+    );
   });
 }
 
@@ -334,7 +357,10 @@ test('quantized weights (affine uint8 and uint16) are read as TensorFlow.js read
   };
   const { maxDiff, onnx } = await parity(spec);
   assert.ok(maxDiff <= TOL, `max abs diff ${maxDiff}`);
-  assert.ok(onnx[0].data.some((v) => Math.abs(v) > 0.5), 'the weights are not all zero');
+  assert.ok(
+    onnx[0].data.some((v) => Math.abs(v) > 0.5),
+    'the weights are not all zero',
+  );
 });
 
 test('the cases cover every op, Einsum equation, StridedSlice mask and Conv2D padding/stride of the MAXIM graph', () => {
@@ -343,7 +369,7 @@ test('the cases cover every op, Einsum equation, StridedSlice mask and Conv2D pa
   const tested = Object.values(CASES).flatMap((c) => c.nodes);
   const s = (n: { attr?: Record<string, { s?: string }> }, k: string) => Buffer.from(n.attr?.[k]?.s ?? '', 'base64').toString();
   const masks = (n: { attr?: Record<string, { i?: string }> }) => ['begin_mask', 'end_mask', 'shrink_axis_mask', 'ellipsis_mask', 'new_axis_mask'].map((k) => Number(n.attr?.[k]?.i ?? 0)).join(',');
-  const convKey = (n: typeof nodes[number]) => `${n.op}:${s(n, 'padding')}:${(n.attr?.strides?.list?.i ?? []).join(',')}`;
+  const convKey = (n: (typeof nodes)[number]) => `${n.op}:${s(n, 'padding')}:${(n.attr?.strides?.list?.i ?? []).join(',')}`;
   const kinds = (list: typeof nodes) => ({
     ops: new Set(list.map((n) => n.op).filter((op) => op !== 'Const' && op !== 'Placeholder')),
     einsum: new Set(list.filter((n) => n.op === 'Einsum').map((n) => s(n, 'equation'))),
@@ -361,5 +387,8 @@ test('the cases cover every op, Einsum equation, StridedSlice mask and Conv2D pa
 
 test('every op the importer supports has a parity case', () => {
   const tested = new Set(Object.values(CASES).flatMap((c) => c.nodes.map((n) => n.op)));
-  assert.deepEqual(SUPPORTED_OPS.filter((op) => op !== 'Const' && op !== 'Placeholder' && !tested.has(op)), []);
+  assert.deepEqual(
+    SUPPORTED_OPS.filter((op) => op !== 'Const' && op !== 'Placeholder' && !tested.has(op)),
+    [],
+  );
 });

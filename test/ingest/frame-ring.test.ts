@@ -22,7 +22,10 @@ test('block: a slow consumer gets every frame once, in order, and nothing is dro
     seen.push(f.seq);
     await new Promise((r) => setTimeout(r, 1));
   }
-  assert.deepEqual(seen, Array.from({ length: 40 }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 40 }, (_, i) => i),
+  );
   assert.equal(ring.dropped, 0);
 });
 
@@ -35,7 +38,10 @@ test('drop-oldest: the producer never waits, and every dropped frame is counted'
   assert.deepEqual(seen, [17, 18, 19], 'the newest frames survive');
   assert.equal(ring.dropped, 17);
   assert.equal(seen.length + ring.dropped, 20, 'frames in = frames out + drops');
-  assert.deepEqual(dropped, Array.from({ length: 17 }, (_, i) => i));
+  assert.deepEqual(
+    dropped,
+    Array.from({ length: 17 }, (_, i) => i),
+  );
 });
 
 test('an error ends the stream after the queued frames', async () => {

@@ -34,7 +34,11 @@ test('derain run with a camera host name that does not resolve says so, at once;
 test('a live source whose host name does not resolve says so when it goes down, password hidden', { timeout: 30_000 }, async () => {
   const url = `rtsp://admin:s3cret@${NOWHERE}:554/live`;
   const events: LiveEvent[] = [];
-  const src = new LiveSource({ display: 'rtsp://***@nowhere/live', ...liveInputArgs(url, { transport: 'tcp' }) }, { connectTimeoutMs: 2000, stallTimeoutMs: 1000, backoff: { initialMs: 200, maxMs: 400 } }, (e) => events.push(e));
+  const src = new LiveSource(
+    { display: 'rtsp://***@nowhere/live', ...liveInputArgs(url, { transport: 'tcp' }) },
+    { connectTimeoutMs: 2000, stallTimeoutMs: 1000, backoff: { initialMs: 200, maxMs: 400 } },
+    (e) => events.push(e),
+  );
   const opened = src.open();
   try {
     const down = await waitFor('a failed attempt', () => events.find((e): e is Extract<LiveEvent, { type: 'down' }> => e.type === 'down'), 15_000, 50);

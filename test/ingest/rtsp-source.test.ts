@@ -9,15 +9,19 @@ import { cameraServer, freePort, makeCameraClip, startCamera, waitFor } from '..
 
 test('back-off doubles from the initial delay, is capped, and is jittered into [half, full]', () => {
   const opts = { initialMs: 100, maxMs: 1000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 10].map((n) => backoffDelay(n, opts, () => 1)), [100, 200, 400, 800, 1000, 1000]);
-  assert.deepEqual([1, 2, 5].map((n) => backoffDelay(n, opts, () => 0)), [50, 100, 500]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 10].map((n) => backoffDelay(n, opts, () => 1)),
+    [100, 200, 400, 800, 1000, 1000],
+  );
+  assert.deepEqual(
+    [1, 2, 5].map((n) => backoffDelay(n, opts, () => 0)),
+    [50, 100, 500],
+  );
 });
 
 function source(url: string, events: LiveEvent[]): LiveSource {
-  return new LiveSource(
-    { display: url, ...liveInputArgs(url, { transport: 'udp' }) },
-    { connectTimeoutMs: 3000, stallTimeoutMs: 1500, backoff: { initialMs: 200, maxMs: 800 } },
-    (e) => events.push(e),
+  return new LiveSource({ display: url, ...liveInputArgs(url, { transport: 'udp' }) }, { connectTimeoutMs: 3000, stallTimeoutMs: 1500, backoff: { initialMs: 200, maxMs: 800 } }, (e) =>
+    events.push(e),
   );
 }
 
@@ -66,7 +70,10 @@ test('an RTSP camera that dies and comes back: frames, down, reconnect, up, and 
     assert.ok(events.some((e) => e.type === 'reconnecting'));
     const firstNew = frames[before];
     assert.equal(firstNew.reset, true, 'the first frame after a reconnect resets smoothing');
-    assert.ok(frames.every((f, i) => f.seq === i), 'one sequence across connections');
+    assert.ok(
+      frames.every((f, i) => f.seq === i),
+      'one sequence across connections',
+    );
     assert.ok(bytesOk && frames.every((f) => f.width === 320 && f.height === 180));
 
     await src.stop();
@@ -86,7 +93,10 @@ test('an unreachable camera: keeps retrying with growing delays, says why, stops
   await waitFor('three failed attempts', () => events.filter((e) => e.type === 'down').length >= 3, 15_000, 50);
   const downs = events.filter((e): e is Extract<LiveEvent, { type: 'down' }> => e.type === 'down');
   assert.match(downs[0].reason, /cannot open .*refused/i);
-  assert.ok(downs.every((d) => !d.reason.includes('hunter2')), 'no password in the reason');
+  assert.ok(
+    downs.every((d) => !d.reason.includes('hunter2')),
+    'no password in the reason',
+  );
   assert.ok(src.reconnects >= 2);
   assert.ok(downs.every((d) => d.retryInMs <= 800));
   const t0 = Date.now();

@@ -82,7 +82,10 @@ test('file policy: a frame the model fails on ends the run with its number; the 
   } finally {
     await derainer.close();
   }
-  assert.deepEqual(sink.seqs, Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    sink.seqs,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   assert.ok(aborted, 'the sink is aborted (keeps what it has, marked), not closed as complete');
 });
 
@@ -107,7 +110,10 @@ test('live policy: frames the model fails on are dropped and counted, and the st
   } finally {
     await derainer.close();
   }
-  assert.ok(sink.seqs.some((s) => s > 23), `frames after the failing ones came out (last ${sink.seqs.at(-1)})`);
+  assert.ok(
+    sink.seqs.some((s) => s > 23),
+    `frames after the failing ones came out (last ${sink.seqs.at(-1)})`,
+  );
 });
 
 test('live policy without retry: failures in a row end the run with the count', async () => {
@@ -115,7 +121,12 @@ test('live policy without retry: failures in a row end the run with the count', 
   const info = await probeInput(clip);
   const derainer = await open(flakyFused());
   try {
-    const p = new Pipeline({ source: new FfmpegSource(info, { policy: 'drop-oldest', inputArgs: ['-re', '-i', clip] }), inference: derainer, sinks: [new RecordingSink()], policy: { kind: 'latest', maxFailures: 5 } });
+    const p = new Pipeline({
+      source: new FfmpegSource(info, { policy: 'drop-oldest', inputArgs: ['-re', '-i', clip] }),
+      inference: derainer,
+      sinks: [new RecordingSink()],
+      policy: { kind: 'latest', maxFailures: 5 },
+    });
     await assert.rejects(p.run(), (err: unknown) => err instanceof InferenceFailed && err.times === 5 && /5 frames in a row/.test(err.message));
   } finally {
     await derainer.close();
@@ -142,7 +153,10 @@ test('live policy: failures in a row mark the stream failing, it retries after a
   }
   assert.equal(events[0], 'failing 5 true');
   assert.equal(events.at(-1), 'recovered');
-  assert.ok(sink.seqs.some((s) => s >= 25), `frames after the white stretch came out (last ${sink.seqs.at(-1)})`);
+  assert.ok(
+    sink.seqs.some((s) => s >= 25),
+    `frames after the white stretch came out (last ${sink.seqs.at(-1)})`,
+  );
 });
 
 test('live policy: the heartbeat repeats the last frame, marked stale, while no frame comes', async () => {
@@ -175,7 +189,10 @@ test('derain run with a model that fails mid-file exits 1 at once, names the fra
     const r = await derain(['run', clip, '-o', out, '--model', flaky, '--no-smooth'], { timeoutMs: 20_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
-    const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('derain: error'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('derain: error'));
     assert.equal(lines.length, 1);
     assert.match(lines[0], /inference failed on frame 41: .*out of data bounds/);
     assert.doesNotMatch(lines[0], /inference failed: inference failed/);
@@ -183,6 +200,9 @@ test('derain run with a model that fails mid-file exits 1 at once, names the fra
     assert.match(lines[0], new RegExp(`40 frames done are kept in ${kept.replace(/[.]/g, '\\.')}`));
     assert.equal(countFrames(kept).frames, 40);
     assert.ok(!existsSync(out));
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes(`flaky-${i}.mp4.partial`)), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes(`flaky-${i}.mp4.partial`)),
+      [],
+    );
   }
 });

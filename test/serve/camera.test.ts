@@ -42,10 +42,14 @@ test('a camera is derained to RTSP and WebSocket; it dies, the outputs go on wit
   const base = svc.httpUrl;
   const scrape = async () => (await fetch(`${base}/metrics`)).text();
 
-  const health = await waitFor('/healthz to answer 200', async () => {
-    const r = await getJson(`${base}/healthz`);
-    return r.status === 200 ? r : null;
-  }, 40_000);
+  const health = await waitFor(
+    '/healthz to answer 200',
+    async () => {
+      const r = await getJson(`${base}/healthz`);
+      return r.status === 200 ? r : null;
+    },
+    40_000,
+  );
   assert.deepEqual(health.body.streams.cam, { state: 'live', reason: null });
 
   // The derained RTSP output: decoded frames of the camera's size.
@@ -69,8 +73,14 @@ test('a camera is derained to RTSP and WebSocket; it dies, the outputs go on wit
   assert.deepEqual({ ...hello, headerBytes: undefined }, { type: 'hello', stream: 'cam', format: 'rgb24', raw: false, width: 384, height: 216, fps: 12.5, headerBytes: undefined });
   assert.equal(badPayload, 0);
   const early = headers.slice();
-  assert.ok(early.every((h) => h.format === 'rgb24' && h.width === 384 && h.height === 216 && !h.stale), JSON.stringify(early));
-  assert.ok(headers.every((h, i) => i === 0 || h.seq > headers[i - 1].seq), 'frames in order');
+  assert.ok(
+    early.every((h) => h.format === 'rgb24' && h.width === 384 && h.height === 216 && !h.stale),
+    JSON.stringify(early),
+  );
+  assert.ok(
+    headers.every((h, i) => i === 0 || h.seq > headers[i - 1].seq),
+    'frames in order',
+  );
   assert.ok(headers.every((h) => Date.now() - h.capturedAt < 10_000 && h.capturedAt > Date.now() - 60_000));
 
   let text = await scrape();
@@ -89,10 +99,15 @@ test('a camera is derained to RTSP and WebSocket; it dies, the outputs go on wit
   await camera.kill('SIGKILL');
   // The API says stale as soon as the outputs repeat frames (~0.5 s), not when the watchdog gives up (5 s).
   const killedAt = Date.now();
-  const quiet = await waitFor('the API to say stale', async () => {
-    const r = await getJson(`${base}/api/streams/cam`);
-    return r.body.state === 'stale' ? r.body : null;
-  }, 5_000, 100);
+  const quiet = await waitFor(
+    'the API to say stale',
+    async () => {
+      const r = await getJson(`${base}/api/streams/cam`);
+      return r.body.state === 'stale' ? r.body : null;
+    },
+    5_000,
+    100,
+  );
   assert.ok(Date.now() - killedAt < 2_500, `stale after ${Date.now() - killedAt} ms`);
   assert.match(quiet.reason, /no frame for \d/);
   await waitFor('source_up to go 0', async () => metric(await scrape(), 'derain_source_up', { stream: 'cam' }) === 0, 15_000);
@@ -125,7 +140,11 @@ test('a camera is derained to RTSP and WebSocket; it dies, the outputs go on wit
   // The camera's password is nowhere: not in the API, the metrics or the logs.
   const api = JSON.stringify((await getJson(`${base}/api/streams`)).body);
   assert.ok(api.includes('127.0.0.1'), 'the API does show the camera');
-  for (const [what, body] of [['/api/streams', api], ['/metrics', await scrape()], ['the log', logs.join('\n')]] as const) {
+  for (const [what, body] of [
+    ['/api/streams', api],
+    ['/metrics', await scrape()],
+    ['the log', logs.join('\n')],
+  ] as const) {
     assert.ok(!body.includes(PASSWORD) && !body.includes('viewer:'), `no credentials in ${what}`);
   }
 

@@ -31,16 +31,19 @@ test('no config: the demo stream is healthy within 15 s, on /metrics, and readab
 test('recording to segmented MP4: SIGINT finishes the file, and it plays', { timeout: 90_000 }, async () => {
   const dir = tmpDir();
   const cfg = path.join(dir, 'serve.yaml');
-  writeFileSync(cfg, [
-    'server: { port: 0 }',
-    `rtsp: { port: 0, rtpPortStart: ${rtpBase()}, rtpPortCount: 20 }`,
-    'streams:',
-    '  - id: yard',
-    '    url: demo://rain?size=320x180&fps=10',
-    '    model: builtin-tiny',
-    '    outputs: { rtsp: false, ws: false, record: { dir: rec, segmentSeconds: 60 } }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    cfg,
+    [
+      'server: { port: 0 }',
+      `rtsp: { port: 0, rtpPortStart: ${rtpBase()}, rtpPortCount: 20 }`,
+      'streams:',
+      '  - id: yard',
+      '    url: demo://rain?size=320x180&fps=10',
+      '    model: builtin-tiny',
+      '    outputs: { rtsp: false, ws: false, record: { dir: rec, segmentSeconds: 60 } }',
+      '',
+    ].join('\n'),
+  );
   const svc = serveProcess(['-c', cfg]);
   const base = await svc.base();
   await waitFor('frames recorded', async () => metric(await (await fetch(`${base}/metrics`)).text(), 'derain_frames_processed_total', { stream: 'yard' })! >= 20, 30_000);

@@ -73,7 +73,10 @@ test('no config: one demo stream on loopback', () => {
   assert.equal(cfg.server.host, '127.0.0.1');
   assert.equal(cfg.server.port, 8080);
   assert.equal(cfg.rtsp.kind === 'embedded' && cfg.rtsp.host, '127.0.0.1');
-  assert.deepEqual(cfg.streams.map((s) => [s.id, s.kind]), [['demo', 'demo']]);
+  assert.deepEqual(
+    cfg.streams.map((s) => [s.id, s.kind]),
+    [['demo', 'demo']],
+  );
 });
 
 test('an external RTSP server replaces the embedded one', () => {
@@ -119,11 +122,20 @@ test('a missing config file', () => {
 test('the example configs load', () => {
   const examples = path.join(ROOT, 'examples');
   const full = loadConfig(path.join(examples, 'serve.yaml'), { DERAIN_TOKEN: 't', GATE_NORTH_PASSWORD: 'n', GATE_SOUTH_PASSWORD: 's' });
-  assert.deepEqual(full.streams.map((s) => s.id), ['gate-north', 'gate-south']);
+  assert.deepEqual(
+    full.streams.map((s) => s.id),
+    ['gate-north', 'gate-south'],
+  );
   assert.equal(full.streams[0].outputs.record === null, false);
   assert.match(loadError(readFileSync(path.join(examples, 'serve.yaml'), 'utf8')), /environment variable DERAIN_TOKEN is not set/);
   const two = loadConfig(path.join(examples, 'two-streams.yaml'), {});
-  assert.deepEqual(two.streams.map((s) => [s.id, s.kind]), [['demo', 'demo'], ['traffic', 'file']]);
+  assert.deepEqual(
+    two.streams.map((s) => [s.id, s.kind]),
+    [
+      ['demo', 'demo'],
+      ['traffic', 'file'],
+    ],
+  );
 });
 
 test('a value of the wrong type says what was expected, not "missing"', () => {
@@ -149,9 +161,17 @@ test('serve refuses at start what derain run refuses: a model that cannot be rea
 });
 
 test('firstFrameTimeout and server.allowedOrigins are read; a token of the wrong type is not echoed', () => {
-  const cfg = loadConfig(configFile('server: { allowedOrigins: ["https://wall.example"] }\ndefaults: { firstFrameTimeout: 45 }\nstreams:\n  - { id: a, url: "demo://rain", model: builtin-tiny }\n  - { id: b, url: "demo://rain", model: builtin-tiny, firstFrameTimeout: 5 }\n'), {});
+  const cfg = loadConfig(
+    configFile(
+      'server: { allowedOrigins: ["https://wall.example"] }\ndefaults: { firstFrameTimeout: 45 }\nstreams:\n  - { id: a, url: "demo://rain", model: builtin-tiny }\n  - { id: b, url: "demo://rain", model: builtin-tiny, firstFrameTimeout: 5 }\n',
+    ),
+    {},
+  );
   assert.deepEqual(cfg.server.allowedOrigins, ['https://wall.example']);
-  assert.deepEqual(cfg.streams.map((s) => s.firstFrameTimeoutMs), [45_000, 5_000]);
+  assert.deepEqual(
+    cfg.streams.map((s) => s.firstFrameTimeoutMs),
+    [45_000, 5_000],
+  );
   assert.equal(loadConfig(configFile('streams:\n  - { id: a, url: "demo://rain", model: builtin-tiny }\n'), {}).streams[0].firstFrameTimeoutMs, 30_000);
   const msg = loadError('server: { token: 918273645 }\nstreams: [{ id: a, url: "demo://rain" }]\n');
   assert.match(msg, /server\.token: /);

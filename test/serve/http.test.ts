@@ -32,10 +32,14 @@ before(async () => {
     process.cwd(),
   );
   svc = await startServe(config, { log: (m) => logs.push(m) });
-  await waitFor('streams a and b to be live', async () => {
-    const r = await getJson(`${svc.httpUrl}/healthz`);
-    return r.body.streams.a.state === 'live' && r.body.streams.b.state === 'live';
-  }, 30_000);
+  await waitFor(
+    'streams a and b to be live',
+    async () => {
+      const r = await getJson(`${svc.httpUrl}/healthz`);
+      return r.body.streams.a.state === 'live' && r.body.streams.b.state === 'live';
+    },
+    30_000,
+  );
 });
 
 after(async () => {
@@ -162,8 +166,7 @@ test('a port already in use: one clear error naming it', async () => {
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
   const port = (taken.address() as { port: number }).port;
   try {
-    const one = (extra: object) =>
-      startServe(resolveConfig({ ...extra, streams: [{ id: 'x', url: 'demo://rain?size=64x48' }] }, 'test', process.cwd()), { log: () => {} });
+    const one = (extra: object) => startServe(resolveConfig({ ...extra, streams: [{ id: 'x', url: 'demo://rain?size=64x48' }] }, 'test', process.cwd()), { log: () => {} });
     await assert.rejects(one({ server: { port }, rtsp: { enabled: false } }), new RegExp(`server\\.port ${port} is already in use`));
     await assert.rejects(one({ server: { port: 0 }, rtsp: { port, rtpPortStart: rtpBase() } }), new RegExp(`rtsp\\.port 127\\.0\\.0\\.1:${port} is already in use`));
   } finally {

@@ -70,7 +70,9 @@ export interface Camera {
 
 /** ffmpeg publishing a clip in a loop, in real time, as a camera would. */
 export function startCamera(clip: string, publishUrl: string): Camera {
-  const child = spawn(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'udp', publishUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'udp', publishUrl], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exited = new Promise<void>((r) => child.once('close', () => r()));
   return {
     child,
@@ -84,7 +86,11 @@ export function startCamera(clip: string, publishUrl: string): Camera {
 /** Reads `frames` frames from an RTSP URL with ffmpeg (UDP) into an MP4, then decodes it to count them. */
 export function readRtsp(url: string, frames: number, file: string, timeoutMs = 30_000): Promise<{ frames: number; width: number; height: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-nostdin', '-rtsp_transport', 'udp', '-i', url, '-frames:v', String(frames), '-c:v', 'libx264', '-preset', 'ultrafast', '-y', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      ffmpegPath(),
+      ['-hide_banner', '-loglevel', 'error', '-nostdin', '-rtsp_transport', 'udp', '-i', url, '-frames:v', String(frames), '-c:v', 'libx264', '-preset', 'ultrafast', '-y', file],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -168,10 +174,15 @@ export function serveProcess(args: string[], env: NodeJS.ProcessEnv = {}): Serve
     stderr: () => err,
     exited,
     base: () =>
-      waitFor('the server to listen', () => {
-        if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}): ${err}`);
-        return /HTTP (http:\/\/[^\s]+)/.exec(err)?.[1];
-      }, 30_000, 100),
+      waitFor(
+        'the server to listen',
+        () => {
+          if (child.exitCode !== null) throw new Error(`serve exited (${child.exitCode}): ${err}`);
+          return /HTTP (http:\/\/[^\s]+)/.exec(err)?.[1];
+        },
+        30_000,
+        100,
+      ),
     async signal(sig) {
       const t0 = Date.now();
       child.kill(sig);

@@ -48,20 +48,27 @@ test('derain serve with passwords holding @ : / %40 and none: /healthz, /api/str
   const dir = tmpDir();
   const port = await freePort();
   const cfg = path.join(dir, 'serve.yaml');
-  writeFileSync(cfg, [
-    'server: { port: 0 }',
-    'rtsp: { enabled: false }',
-    'defaults: { model: builtin-tiny, connectTimeout: 2, backoffInitial: 0.2, backoffMax: 0.5 }',
-    'streams:',
-    ...CAMERAS.map((c) => `  - { id: ${c.id}, url: "rtsp://${c.user}:${c.password}@127.0.0.1:${port}/live" }`),
-    '',
-  ].join('\n'));
+  writeFileSync(
+    cfg,
+    [
+      'server: { port: 0 }',
+      'rtsp: { enabled: false }',
+      'defaults: { model: builtin-tiny, connectTimeout: 2, backoffInitial: 0.2, backoffMax: 0.5 }',
+      'streams:',
+      ...CAMERAS.map((c) => `  - { id: ${c.id}, url: "rtsp://${c.user}:${c.password}@127.0.0.1:${port}/live" }`),
+      '',
+    ].join('\n'),
+  );
   const svc = serveProcess(['-c', cfg]);
   const base = await svc.base();
-  const health = await waitFor('every stream to say why it is down', async () => {
-    const r = await getJson(`${base}/healthz`);
-    return CAMERAS.every((c) => r.body.streams?.[c.id]?.reason) ? r : null;
-  }, 30_000);
+  const health = await waitFor(
+    'every stream to say why it is down',
+    async () => {
+      const r = await getJson(`${base}/healthz`);
+      return CAMERAS.every((c) => r.body.streams?.[c.id]?.reason) ? r : null;
+    },
+    30_000,
+  );
   assert.equal(health.status, 503);
   const api = await getJson(`${base}/api/streams`);
   assert.equal(api.status, 200);

@@ -31,10 +31,19 @@ test('streams sharing a session keep their own smoothing state (lanes)', async (
       lane2.push(mean((await d.infer(flat(106, t), { lane: 2 })).frame.data));
     }
     for (let t = 0; t < 8; t++) shared.push(mean((await d.infer(flat(t % 2 ? 106 : 100, t), { lane: 3 })).frame.data));
-    assert.ok(lane1.every((v) => Math.abs(v - 100) < 0.5), `lane 1 stays its own scene: ${lane1}`);
-    assert.ok(lane2.every((v) => Math.abs(v - 106) < 0.5), `lane 2 stays its own scene: ${lane2}`);
+    assert.ok(
+      lane1.every((v) => Math.abs(v - 100) < 0.5),
+      `lane 1 stays its own scene: ${lane1}`,
+    );
+    assert.ok(
+      lane2.every((v) => Math.abs(v - 106) < 0.5),
+      `lane 2 stays its own scene: ${lane2}`,
+    );
     // The control: the same frames through one lane do blend (so the check above can fail).
-    assert.ok(shared.slice(2).some((v) => v > 101 && v < 105), `one lane blends the two: ${shared}`);
+    assert.ok(
+      shared.slice(2).some((v) => v > 101 && v < 105),
+      `one lane blends the two: ${shared}`,
+    );
 
     // reset(): the lane's next frame starts from itself.
     d.reset(3);

@@ -86,7 +86,10 @@ test('serve: a client that stops reading for 12 s leaves the server RSS bounded,
   t.diagnostic(`offered ${offeredMB.toFixed(0)} MB in ${end.processed - start.processed} frames; RSS +${growthMB.toFixed(0)} MB; slow_client drops ${end.slow - start.slow}`);
   assert.ok(offeredMB > 50, `enough frames offered to the stalled client to matter: ${offeredMB.toFixed(0)} MB`);
   assert.ok(growthMB < 50, `server RSS bounded: +${growthMB.toFixed(0)} MB while ${offeredMB.toFixed(0)} MB were offered to a client that read nothing`);
-  assert.ok(end.slow - start.slow >= (end.processed - start.processed) - 3, `every frame the client could not take was counted as slow_client: ${end.slow - start.slow} of ${end.processed - start.processed}`);
+  assert.ok(
+    end.slow - start.slow >= end.processed - start.processed - 3,
+    `every frame the client could not take was counted as slow_client: ${end.slow - start.slow} of ${end.processed - start.processed}`,
+  );
   slow.terminate();
   const { code } = await svc.signal('SIGTERM');
   assert.equal(code, 0);

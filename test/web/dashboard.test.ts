@@ -231,7 +231,9 @@ test('the camera stops: the card says reconnecting; it comes back: live again, w
   const seq = Number(await card().getAttribute('data-seq'));
   await waitFor('the card to say live again', async () => (await card().getAttribute('data-state')) === 'live', 40_000, 200).catch(async (err: Error) => {
     const api = await getJson(`${base}api/streams`, { authorization: `Bearer ${TOKEN}` });
-    throw new Error(`${err.message}\ncard: ${await card().getAttribute('data-state')} ${await card().locator('.state').textContent()}\napi: ${JSON.stringify(api.body.streams?.[0])}\nserve log:\n${serveLog}\ncamera log:\n${cameraLog}`);
+    throw new Error(
+      `${err.message}\ncard: ${await card().getAttribute('data-state')} ${await card().locator('.state').textContent()}\napi: ${JSON.stringify(api.body.streams?.[0])}\nserve log:\n${serveLog}\ncamera log:\n${cameraLog}`,
+    );
   });
   await waitFor('new frames', async () => Number(await card().getAttribute('data-seq')) > seq + 3, 10_000);
   assert.equal(await card().locator('[data-k="state"]').textContent(), 'live');

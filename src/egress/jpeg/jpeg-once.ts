@@ -5,10 +5,32 @@ import { ffmpegPath, QUIET } from '../../util/ffmpeg.js';
 
 export function encodeJpeg(frame: Frame, quality = 3): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(ffmpegPath(), [
-      ...QUIET, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', `${frame.width}x${frame.height}`, '-i', 'pipe:0',
-      '-frames:v', '1', '-c:v', 'mjpeg', '-q:v', String(quality), '-pix_fmt', 'yuvj444p', '-f', 'image2pipe', 'pipe:1',
-    ], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      ffmpegPath(),
+      [
+        ...QUIET,
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        '-video_size',
+        `${frame.width}x${frame.height}`,
+        '-i',
+        'pipe:0',
+        '-frames:v',
+        '1',
+        '-c:v',
+        'mjpeg',
+        '-q:v',
+        String(quality),
+        '-pix_fmt',
+        'yuvj444p',
+        '-f',
+        'image2pipe',
+        'pipe:1',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

@@ -23,12 +23,39 @@ export class JpegStream {
     quality: number,
     private readonly onJpeg: (jpeg: Buffer, meta: FrameMeta) => void,
   ) {
-    this.child = spawn(ffmpegPath(), [
-      ...QUIET, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', `${width}x${height}`, '-i', 'pipe:0',
-      // one thread, no frame threading: every JPEG comes out as soon as its frame went in
-      '-vsync', '0', '-threads', '1', '-c:v', 'mjpeg', '-q:v', String(quality), '-pix_fmt', 'yuvj420p',
-      '-f', 'mpjpeg', '-boundary_tag', BOUNDARY, '-flush_packets', '1', 'pipe:1',
-    ], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    this.child = spawn(
+      ffmpegPath(),
+      [
+        ...QUIET,
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        '-video_size',
+        `${width}x${height}`,
+        '-i',
+        'pipe:0',
+        // one thread, no frame threading: every JPEG comes out as soon as its frame went in
+        '-vsync',
+        '0',
+        '-threads',
+        '1',
+        '-c:v',
+        'mjpeg',
+        '-q:v',
+        String(quality),
+        '-pix_fmt',
+        'yuvj420p',
+        '-f',
+        'mpjpeg',
+        '-boundary_tag',
+        BOUNDARY,
+        '-flush_packets',
+        '1',
+        'pipe:1',
+      ],
+      { stdio: ['pipe', 'pipe', 'ignore'], detached: true },
+    );
     this.child.stdin!.on('error', () => {});
     this.child.stdout!.on('data', (d: Buffer) => this.parse(d));
     this.child.on('close', () => (this.closed = true));

@@ -65,7 +65,9 @@ Mount.prototype.clientLeave = function (this: Mount, client: Client) {
 function listen(server: Server, port: number, host: string, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new UserError(`${what} ${host}:${port} is already in use (set rtsp.port in the config, or --rtsp-port)`) : new UserError(`${what} ${host}:${port}: ${err.message}`));
+      reject(
+        err.code === 'EADDRINUSE' ? new UserError(`${what} ${host}:${port} is already in use (set rtsp.port in the config, or --rtsp-port)`) : new UserError(`${what} ${host}:${port}: ${err.message}`),
+      );
     server.once('error', onError);
     server.listen(port, host, () => {
       server.removeListener('error', onError);
@@ -107,10 +109,11 @@ export class EmbeddedRtspServer {
     udpHost = this.opts.host;
     const pub = this.lib.PublishServer.server as unknown as Server;
     const cli = this.lib.ClientServer.server as unknown as Server;
-    for (const s of [pub, cli]) s.on('connection', (sock: Socket) => {
-      this.sockets.add(sock);
-      sock.once('close', () => this.sockets.delete(sock));
-    });
+    for (const s of [pub, cli])
+      s.on('connection', (sock: Socket) => {
+        this.sockets.add(sock);
+        sock.once('close', () => this.sockets.delete(sock));
+      });
     this.publishPort = await listen(pub, this.opts.publishPort ?? 0, '127.0.0.1', 'the RTSP publish port');
     try {
       this.port = await listen(cli, this.opts.port, this.opts.host, 'rtsp.port');

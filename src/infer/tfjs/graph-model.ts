@@ -85,8 +85,7 @@ function byteLength(spec: WeightSpec): number {
 
 function checkJson(raw: unknown, where: string): GraphModelJson {
   const j = raw as Partial<GraphModelJson>;
-  if (!j || typeof j !== 'object' || !Array.isArray(j.modelTopology?.node))
-    throw new ModelError(`${where} is not a TensorFlow.js graph model (it has no modelTopology.node list)`);
+  if (!j || typeof j !== 'object' || !Array.isArray(j.modelTopology?.node)) throw new ModelError(`${where} is not a TensorFlow.js graph model (it has no modelTopology.node list)`);
   if (!Array.isArray(j.weightsManifest) || !j.weightsManifest.every((g) => Array.isArray(g?.paths) && Array.isArray(g?.weights)))
     throw new ModelError(`${where} is not a TensorFlow.js graph model (it has no valid weightsManifest)`);
   for (const g of j.weightsManifest)
@@ -107,9 +106,7 @@ export function parseGraphModel(raw: unknown, groupBytes: (group: number, paths:
     const bytes = groupBytes(gi, group.paths);
     const need = group.weights.reduce((n, w) => n + byteLength(w), 0);
     if (bytes.byteLength !== need)
-      throw new ModelError(
-        `${where}: the weight shards ${group.paths.join(', ')} hold ${bytes.byteLength} bytes but the manifest describes ${need} (a truncated or corrupt shard?)`,
-      );
+      throw new ModelError(`${where}: the weight shards ${group.paths.join(', ')} hold ${bytes.byteLength} bytes but the manifest describes ${need} (a truncated or corrupt shard?)`);
     let offset = 0;
     for (const spec of group.weights) {
       const n = byteLength(spec);

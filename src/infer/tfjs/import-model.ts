@@ -59,7 +59,7 @@ export function importTfjsModel(modelJson: string, outFile: string, label = mode
     renameSync(tmp, outFile);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new Error(`cannot write ${outFile}: ${(err as Error).message}`);
+    throw new Error(`cannot write ${outFile}: ${(err as Error).message}`, { cause: err });
   }
   return { file: outFile, from: label, seconds: (performance.now() - started) / 1000, bytes: bytes.byteLength, nodes: model.graph!.node!.length };
 }

@@ -87,7 +87,7 @@ export const ELEMENTWISE_OPS: Record<string, OpHandler> = {
   LogicalOr: binary('Or', 'bool'),
   LogicalNot: unary('Not'),
   SelectV2: (ctx) => {
-    const [, a, b] = ctx.inputs;
+    const [, a] = ctx.inputs;
     return { type: a.type, rank: rankOf(...ctx.inputs), name: ctx.b.op('Where', [ctx.tensor(0), ctx.tensor(1), ctx.tensor(2)]) };
   },
 };

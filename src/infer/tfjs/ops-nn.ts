@@ -16,9 +16,7 @@ export function permute4(c: ConstData, perm: number[]): ConstData {
   const st = perm.map((p) => inStride[p]);
   let o = 0;
   for (let a = 0; a < outShape[0]; a++)
-    for (let b = 0; b < outShape[1]; b++)
-      for (let c2 = 0; c2 < outShape[2]; c2++)
-        for (let d = 0; d < outShape[3]; d++) out[o++] = src[a * st[0] + b * st[1] + c2 * st[2] + d * st[3]];
+    for (let b = 0; b < outShape[1]; b++) for (let c2 = 0; c2 < outShape[2]; c2++) for (let d = 0; d < outShape[3]; d++) out[o++] = src[a * st[0] + b * st[1] + c2 * st[2] + d * st[3]];
   return { shape: outShape, data: out };
 }
 

@@ -53,7 +53,14 @@ const concat: OpHandler = (ctx) => {
   const parts = ctx.inputs.slice(0, n);
   const lengths = parts.map((v) => v.length ?? (v.value?.shape.length === 1 ? v.value.shape[0] : undefined));
   const length = parts[0].rank === 1 && lengths.every((l) => l !== undefined) ? lengths.reduce((a, b) => a! + b!, 0) : undefined;
-  const name = n === 1 ? ctx.tensor(0) : ctx.b.op('Concat', parts.map((_, i) => ctx.tensor(i)), { axis });
+  const name =
+    n === 1
+      ? ctx.tensor(0)
+      : ctx.b.op(
+          'Concat',
+          parts.map((_, i) => ctx.tensor(i)),
+          { axis },
+        );
   return { type: parts[0].type, rank: parts[0].rank, length, name };
 };
 
@@ -75,14 +82,20 @@ const stridedSlice: OpHandler = (ctx) => {
   let ends: string;
   if (begin.value) {
     const b = Array.from(begin.value.data);
-    starts = i64(ctx, b.map((v, i) => startOverride.get(i) ?? v));
+    starts = i64(
+      ctx,
+      b.map((v, i) => startOverride.get(i) ?? v),
+    );
     // A shrunk axis takes one element: [b, b+1), where b = −1 means the last one.
     for (const i of shrink) endOverride.set(i, b[i] === -1 ? BIG : b[i] + 1);
   } else {
     starts = withOverrides(ctx, ctx.tensor(1), startOverride, n);
   }
   if (end.value) {
-    ends = i64(ctx, Array.from(end.value.data).map((v, i) => endOverride.get(i) ?? v));
+    ends = i64(
+      ctx,
+      Array.from(end.value.data).map((v, i) => endOverride.get(i) ?? v),
+    );
   } else {
     ends = withOverrides(ctx, ctx.tensor(2), endOverride, n);
   }
@@ -90,10 +103,24 @@ const stridedSlice: OpHandler = (ctx) => {
     const b = ctx.tensor(1);
     const one = ctx.b.op('Add', [b, i64(ctx, [1])]);
     const shrinkEnd = ctx.b.op('Where', [ctx.b.op('Equal', [b, i64(ctx, [-1])]), i64(ctx, [BIG]), one]);
-    const mask = ctx.b.op('Cast', [ctx.b.init('m', DataType.UINT8, [n], Uint8Array.from({ length: n }, (_, i) => (shrink.includes(i) ? 1 : 0)))], { to: ONNX_BOOL });
+    const mask = ctx.b.op(
+      'Cast',
+      [
+        ctx.b.init(
+          'm',
+          DataType.UINT8,
+          [n],
+          Uint8Array.from({ length: n }, (_, i) => (shrink.includes(i) ? 1 : 0)),
+        ),
+      ],
+      { to: ONNX_BOOL },
+    );
     ends = ctx.b.op('Where', [mask, shrinkEnd, ends]);
   }
-  const axes = i64(ctx, Array.from({ length: n }, (_, i) => i));
+  const axes = i64(
+    ctx,
+    Array.from({ length: n }, (_, i) => i),
+  );
   const unit = strides.every((s) => s === 1);
   let y = ctx.b.op('Slice', [ctx.tensor(0), starts, ends, axes, ...(unit ? [] : [i64(ctx, strides)])]);
   if (shrink.length) y = ctx.b.op('Squeeze', [y, i64(ctx, shrink)]);

@@ -91,7 +91,13 @@ export class OpContext {
     if (v.name) return v.name;
     const c = v.value!;
     if (v.type === 'float') v.name = this.b.init('w', DataType.FLOAT, c.shape, c.data as Float32Array);
-    else if (v.type === 'int') v.name = this.b.init('k', DataType.INT64, c.shape, BigInt64Array.from(c.data, (x) => BigInt(x)));
+    else if (v.type === 'int')
+      v.name = this.b.init(
+        'k',
+        DataType.INT64,
+        c.shape,
+        BigInt64Array.from(c.data, (x) => BigInt(x)),
+      );
     else v.name = this.b.op('Cast', [this.b.init('k', DataType.UINT8, c.shape, c.data as Uint8Array)], { to: ONNX_BOOL });
     return v.name;
   }
