@@ -67,7 +67,8 @@ function table(entries: ModelEntry[]): string {
 function importByName(spec: string): void {
   const dir = existsSync(spec) && statSync(spec).isDirectory() ? spec : path.join(MODELS_DIR, spec);
   const cardFile = path.join(dir, 'card.json');
-  if (!existsSync(cardFile)) throw new UserError(`unknown model "${spec}": no card.json in ${dir}`);
+  if (!existsSync(cardFile))
+    throw new UserError(existsSync(dir) ? `model folder ${dir} has no card.json (the card says what to import)` : `unknown model "${spec}": no card.json in ${dir} (no such folder)`);
   const card = readCard(cardFile);
   const importSpec =
     importSpecOf(card) ??

@@ -2,6 +2,7 @@
 // onnxruntime itself computes (every such node's tensors are exposed as extra outputs for one run).
 import ort from 'onnxruntime-node';
 import { decodeModel, encodeModel, onnx, toNumber } from './onnx-proto.js';
+import { ortLogSeverity } from './session.js';
 
 const COUNTED = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 
@@ -15,7 +16,7 @@ export async function countFlops(modelBytes: Uint8Array, feeds: Record<string, o
   for (const n of nodes) for (const t of [...(n.input ?? []).slice(0, 2), n.output![0]]) if (t && !dimsOf.has(t)) wanted.add(t);
   const existing = new Set((g.output ?? []).map((o) => o.name));
   for (const name of wanted) if (!existing.has(name)) g.output!.push(new onnx.ValueInfoProto({ name }));
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled' });
+  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled', logSeverityLevel: ortLogSeverity() });
   const result = await session.run(feeds, [...wanted]);
   await session.release();
   for (const [name, t] of Object.entries(result)) dimsOf.set(name, t.dims.map(Number));

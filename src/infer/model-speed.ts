@@ -9,6 +9,7 @@ import ort from 'onnxruntime-node';
 import { FUSED_IO } from './fused-graph.js';
 import { prepareModel } from './prepare-model.js';
 import { openSession } from './session.js';
+import { ortLogSeverity } from './session.js';
 
 export interface SpeedOptions {
   width?: number;
@@ -72,6 +73,7 @@ async function countFlopsByProfile(fused: Uint8Array, width: number, height: num
     // without prepacking, constant weights stay listed among each node's inputs.
     const session = await ort.InferenceSession.create(fused, {
       graphOptimizationLevel: 'basic',
+      logSeverityLevel: ortLogSeverity(),
       enableProfiling: true,
       profileFilePrefix: path.join(dir, 'run'),
       extra: { session: { disable_prepacking: '1' } },

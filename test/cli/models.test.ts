@@ -70,6 +70,11 @@ test('derain models import: an unknown name, and a card with nothing to import',
   assert.match(r.stderr, /derain: error: unknown model "no-such-model": no card\.json/);
   const r2 = await derain(['models', 'import', 'builtin-tiny']);
   assert.equal(r2.code, 2);
+  const bare = path.join(dir, 'no-card');
+  mkdirSync(bare, { recursive: true });
+  const r3 = await derain(['models', 'import', bare]);
+  assert.equal(r3.code, 2);
+  assert.match(r3.stderr, /derain: error: model folder .*no-card has no card\.json/);
 });
 
 test('a generated model is built on first use with a one-line message, then runs', async () => {
