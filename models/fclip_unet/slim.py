@@ -1,0 +1,48 @@
+"""A small checkpoint to commit and resume from: the weights (and the perceptual loss's frozen
+features) as float16, the architecture and how they were trained; no optimizer state.
+
+    /usr/bin/python3 -m models.fclip_unet.slim runs/lite2/last.pt models/fclip-unet-lite2/weights.fp16.pt
+    /usr/bin/python3 -m models.fclip_unet.train ... --init models/fclip-unet-lite2/weights.fp16.pt
+
+`train --init` and `export --checkpoint` read it like any checkpoint (weights back in float32).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import torch
+
+
+def half(state: Optional[dict]) -> Optional[dict]:
+    if state is None:
+        return None
+    return {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
+
+
+def slim(src: str, dst: str) -> int:
+    try:
+        ckpt = torch.load(src, map_location="cpu")
+    except (OSError, RuntimeError) as err:
+        raise SystemExit(f"error: cannot read checkpoint {src}: {err}")
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise SystemExit(f"error: {src} is not a models/fclip_unet checkpoint")
+    keep = {k: ckpt[k] for k in ("preset", "config", "step", "training", "history", "wall_seconds", "encoder_frozen", "provenance") if k in ckpt}
+    keep["model"] = half(ckpt["model"])
+    keep["perceptual"] = half(ckpt.get("perceptual"))
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    torch.save(keep, dst)
+    print(f"wrote {dst} ({os.path.getsize(dst) / 1e6:.1f} MB, step {keep.get('step')})")
+    return 0
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise SystemExit("usage: python3 -m models.fclip_unet.slim CHECKPOINT OUT")
+    return slim(*args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
