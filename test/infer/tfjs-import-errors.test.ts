@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../../src/errors.ts';
+import { ModelError } from '../../src/infer/errors.ts';
 import { readGraphModel } from '../../src/infer/tfjs/graph-model.ts';
 import { importTfjsModel } from '../../src/infer/tfjs/import-model.ts';
 import { attr, buildModelJson, randn, t, toOnnx, type GraphSpec } from './tfjs-harness.ts';
@@ -33,7 +33,7 @@ function writeModel(name: string, spec: GraphSpec = tiny, edit?: (json: Record<s
 
 function throwsUser(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof UserError, `a UserError, not ${String(e)}`);
+    assert.ok(e instanceof ModelError, `a ModelError (the CLI's exit 2), not ${String(e)}`);
     assert.match(e.message, pattern);
     assert.ok(!e.message.includes('\n'), 'one line');
     return true;
