@@ -8,6 +8,8 @@ import { resolveConfig } from '../../src/serve/config.ts';
 import { startServe, type ServeHandle } from '../../src/serve/serve.ts';
 import { decodeFrame } from '../../src/egress/ws/frame-header.ts';
 import { freePort, getJson, rtpBase, waitFor } from './live-helpers.ts';
+import path from 'node:path';
+import { makeClip, tmpDir } from '../helpers.ts';
 
 const TOKEN = 'tok-123';
 let svc: ServeHandle;
@@ -16,6 +18,8 @@ const logs: string[] = [];
 
 before(async () => {
   closedPort = await freePort();
+  const bigClip = path.join(tmpDir(), 'cam.mkv');
+  makeClip(bigClip, { width: 160, height: 96, frames: 20, fps: 8 });
   const config = resolveConfig(
     {
       server: { port: 0, token: TOKEN },
@@ -25,7 +29,9 @@ before(async () => {
         { id: 'a', url: 'demo://rain?size=160x96&fps=8' },
         { id: 'b', url: 'demo://rain?size=160x96&fps=8', smooth: 0 },
         { id: 'gone', url: `rtsp://admin:pw-xyz@127.0.0.1:${closedPort}/live` },
-        { id: 'big', url: 'demo://rain?size=160x96&fps=8', inferSize: '320x200' },
+        // a file stands in for a camera: its size is known only when it plays (a demo's size is
+        // known at load, and serve refuses that config at start)
+        { id: 'big', url: bigClip, inferSize: '320x200' },
       ],
     },
     'test',
