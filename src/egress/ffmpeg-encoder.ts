@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from
 import path from 'node:path';
 import type { Frame, Sink } from '../frame.js';
 import { UserError } from '../errors.js';
-import { ffmpegPath, ffmpegReason, QUIET, stderrTail } from '../util/ffmpeg.js';
+import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize } from '../util/ffmpeg.js';
 import type { OutputTarget } from './output-target.js';
 
 export interface EncoderOptions {
@@ -75,6 +75,7 @@ export class FfmpegEncoderSink implements Sink {
     }
     // Its own process group, so a terminal's Ctrl-C does not cut the file short: we finish it.
     this.child = spawn(ffmpegPath(), [...QUIET, ...input, ...output], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    deprioritize(this.child.pid);
     this.tail = stderrTail(this.child);
     this.exited = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
     this.child.on('error', (err) => (this.broken = new UserError(`cannot start ffmpeg: ${err.message}`, 1)));

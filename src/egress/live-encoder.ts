@@ -4,7 +4,7 @@
 // arrival, so an output keeps real time however irregularly frames arrive.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Frame } from '../frame.js';
-import { ffmpegPath, ffmpegReason, QUIET, stderrTail } from '../util/ffmpeg.js';
+import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize } from '../util/ffmpeg.js';
 
 export interface LiveEncoderOptions {
   width: number;
@@ -69,6 +69,7 @@ export class LiveEncoder {
     ];
     // Its own process group: a terminal's Ctrl-C reaches us, and we finish the output ourselves.
     this.child = spawn(ffmpegPath(), [...QUIET, ...input, ...h264Args(opts), ...opts.output], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    deprioritize(this.child.pid);
     this.tail = stderrTail(this.child);
     this.child.stdin!.on('error', () => {});
     this.exited = new Promise((resolve) =>

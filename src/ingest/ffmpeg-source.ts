@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Frame, Source } from '../frame.js';
 import { UserError, redactUrl } from '../errors.js';
-import { ffmpegPath, ffmpegReason, QUIET, stderrTail } from '../util/ffmpeg.js';
+import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize } from '../util/ffmpeg.js';
 import { FrameRing, type RingPolicy } from './frame-ring.js';
 import type { InputInfo } from './probe.js';
 
@@ -85,6 +85,7 @@ export class FfmpegSource implements Source {
     ];
     // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
     const child = spawn(ffmpegPath(), args, { stdio: onOpened ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
+    deprioritize(child.pid);
     this.child = child;
     const tail = stderrTail(child);
     if (onOpened) {

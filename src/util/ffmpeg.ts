@@ -1,6 +1,7 @@
 // Where ffmpeg and ffprobe live, and how to run them: argument arrays, never a shell.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 
 const require = createRequire(import.meta.url);
 
@@ -66,4 +67,18 @@ export function ffmpegReason(stderr: string): string {
   const line = lines.find((l) => /invalid|not found|no such|error|moov|denied|refused|timed out|unsupported/i.test(l)) ?? lines[lines.length - 1] ?? 'unknown error';
   // Drop ffmpeg's "[mov,mp4 @ 0x…]" and "file.mp4: " prefixes: the caller names the input.
   return line.replace(/^\[[^\]]*\]\s*/, '').replace(/^\S+: (?=\S)/, '');
+}
+
+/**
+ * Lowers an ffmpeg child's CPU priority by DERAIN_FFMPEG_NICE (default 0: unchanged), so that on
+ * a machine with few cores the inference threads are not preempted by the decoder and encoder.
+ */
+export function deprioritize(pid: number | undefined): void {
+  const nice = Number(process.env.DERAIN_FFMPEG_NICE ?? 0);
+  if (!pid || !nice) return;
+  try {
+    os.setPriority(pid, Math.max(-20, Math.min(19, nice)));
+  } catch {
+    // not permitted or already gone: the default priority is fine
+  }
 }
