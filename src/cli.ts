@@ -10,6 +10,7 @@ import { EP_CHOICES, MODEL_DEFAULTS, chooseModel, isInferUserError, type EpChoic
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
+import { registerEvalVideoCommand } from './cli/eval-video-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
 import { cliModelSettings, number } from './cli/flags.js';
@@ -118,6 +119,7 @@ export function buildProgram(): Command {
         }),
     );
   registerEvalCommand(program);
+  registerEvalVideoCommand(program);
   registerServeCommand(program);
   registerModelsCommand(program);
   return program;

@@ -1,0 +1,109 @@
+// `derain eval-video`: the video benchmark. A clean clip with synthetic rain (or rain/ + clean/
+// frame folders) through the `derain run` pipeline, scored on all, static and moving pixels.
+import { Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { UserError } from '../errors.js';
+import { EP_CHOICES, MODEL_DEFAULTS, type EpChoice } from '../infer/index.js';
+import { runEvalVideo, type EvalVideoSummary } from '../eval/video/run-eval-video.js';
+import { RAIN_LEVELS, type RainLevel } from '../eval/video/synth-rain.js';
+import type { Scores } from '../eval/video/video-scores.js';
+import { cliModelSettings, number } from './flags.js';
+
+interface EvalVideoFlags {
+  pairs?: string;
+  from?: string;
+  to?: string;
+  rain: string;
+  seed: string;
+  model?: string;
+  inferSize?: string;
+  scale?: number;
+  smooth: number | false;
+  ep: EpChoice;
+  threads?: number;
+  masks?: string;
+  montage?: string;
+  json?: boolean;
+}
+
+/** A whole-number flag, said wrong in one line. */
+function whole(v: string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UserError(`${flag} ${v} must be a whole number from ${min}`);
+  return Number(v);
+}
+
+const num = (v: number | null, d: number, w: number) => (v === null ? '-' : v.toFixed(d)).padStart(w);
+
+function table(s: EvalVideoSummary): string {
+  const head = `${''.padEnd(12)}${'PSNR'.padStart(8)}${'static'.padStart(8)}${'moving'.padStart(8)}${'SSIM'.padStart(9)}${'static'.padStart(8)}${'moving'.padStart(8)}${'flicker'.padStart(9)}`;
+  const row = (name: string, r: Scores) =>
+    `${name.padEnd(12)}${num(r.psnr, 2, 8)}${num(r.psnrStatic, 2, 8)}${num(r.psnrMoving, 2, 8)}${num(r.ssim, 4, 9)}${num(r.ssimStatic, 4, 8)}${num(r.ssimMoving, 4, 8)}${num(r.flickerStatic, 2, 9)}`;
+  const pct = (v: number) => `${(v * 100).toFixed(1)} %`;
+  const rain = s.rain === null ? 'rain from the pairs folder' : `${s.rain} rain, seed ${s.seed}${s.streaks ? ` (${s.streaks} streaks)` : ''}`;
+  return [
+    `${s.clip}, frames ${s.from}-${s.to} (${s.frames}) at ${s.width}x${s.height}; ${rain}`,
+    `model ${s.model} at ${s.inferWidth}x${s.inferHeight} on ${s.ep}, smoothing ${s.smooth || 'off'}`,
+    '',
+    head,
+    row('rainy input', s.input),
+    row('derained', s.output),
+    '',
+    `Y channel; PSNR pooled over all frames (capped at 100 dB); flicker: mean |ΔY| between frames on static pixels minus the clean frames' (${s.cleanFlickerStatic ?? '-'})`,
+    `static ${pct(s.staticFraction)} of pixels, moving ${pct(s.movingFraction)} (${s.masks})`,
+    `inference ${s.msPerFrame.toFixed(1)} ms/frame; rain ${s.rainSeconds.toFixed(1)} s; total ${s.wallSeconds.toFixed(1)} s${s.montage ? `; montage (frame ${s.montageFrame}: clean | rainy | derained) ${s.montage}` : ''}`,
+  ].join('\n');
+}
+
+async function evalVideoCommand(clip: string | undefined, flags: EvalVideoFlags): Promise<void> {
+  if (!(RAIN_LEVELS as readonly string[]).includes(flags.rain)) throw new UserError(`--rain ${flags.rain} is not a rain setting: use ${RAIN_LEVELS.filter((l) => l !== 'none').join(', ')} (or none)`);
+  if (flags.montage !== undefined && !/\.png$/i.test(flags.montage)) throw new UserError(`--montage ${flags.montage}: the montage is a .png file`);
+  const settings = cliModelSettings({ ...flags, smooth: flags.smooth === false ? 0 : flags.smooth });
+  const interactive = process.stderr.isTTY && !process.env.CI;
+  let bar: cliProgress.SingleBar | null = null;
+  const summary = await runEvalVideo({
+    ...settings,
+    clip,
+    pairs: flags.pairs,
+    from: whole(flags.from, '--from', 1),
+    to: whole(flags.to, '--to', 1),
+    rain: flags.rain as RainLevel,
+    seed: whole(flags.seed, '--seed', 0)!,
+    masks: flags.masks,
+    montage: flags.montage,
+    onStage: (what) => process.stderr.write(`derain eval-video: ${what}\n`),
+    onFrame: (done, total) => {
+      if (!interactive) return;
+      if (!bar) {
+        bar = new cliProgress.SingleBar({ format: 'eval-video [{bar}] {value}/{total} frames | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+        bar.start(total, 0);
+      }
+      bar.update(done);
+    },
+  }).finally(() => (bar as cliProgress.SingleBar | null)?.stop());
+  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else process.stdout.write(table(summary) + '\n');
+}
+
+export function registerEvalVideoCommand(program: Command): void {
+  program
+    .command('eval-video')
+    .description('video benchmark: a clean clip with synthetic rain (or rain/ + clean/ frames) through the `derain run` pipeline; Y-PSNR, SSIM and flicker on all, static and moving pixels')
+    .argument('[clip]', 'the clean clip: a folder of frames or a video file')
+    .option('--pairs <dir>', 'instead of a clip and synthetic rain: DIR/rain/ and DIR/clean/ frame folders with matching names')
+    .option('--from <N>', 'first frame, counting from 1 (default 1)')
+    .option('--to <M>', 'last frame, inclusive (default: the last)')
+    .option('--rain <level>', `synthetic rain: ${RAIN_LEVELS.filter((l) => l !== 'none').join(', ')} (none: the clean frames)`, 'heavy')
+    .option('--seed <S>', 'seed of the rain generator (the same seed, the same rain)', '1')
+    .option('--model <name|path>', 'model name, model folder with card.json, or ONNX file (default: the default model)')
+    .addOption(new Option('--infer-size <WxH>', "inference resolution (default: the model card's, as derain run)").conflicts('scale'))
+    .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the frames, in (0, 1]').argParser(number('--scale')))
+    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(MODEL_DEFAULTS.smooth).argParser(number('--smooth')).conflicts('noSmooth'))
+    .option('--no-smooth', 'turn temporal smoothing off')
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
+    .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))
+    .option('--masks <dir>', "motion masks gtNNNNNN.png (CDnet: 255 moving, 0 static; default: groundtruth/ beside a CDnet input/ folder, else the clean frames' own change)")
+    .option('--montage <out.png>', 'write the middle frame side by side: clean | rainy | derained')
+    .option('--json', 'print one JSON object on stdout')
+    .action(evalVideoCommand);
+}
