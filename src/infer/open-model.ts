@@ -14,8 +14,8 @@ import { epUnavailableReason, gpuProvidersInstalled, type EpChoice } from './ses
 
 /** Rain100H 30.86 dB / 0.903 where PReNet measures 29.49 dB (models/maxim-derain/card.json); seconds per frame on CPU. */
 export const QUALITY_DEFAULT = 'maxim-derain';
-/** The project's own model, trained with models/fclip_unet: real time on two CPU cores. */
-export const CPU_DEFAULT = 'fclip-unet-lite';
+/** The project's own model, trained with models/fclip_unet: full resolution in real time on two CPU cores. */
+export const CPU_DEFAULT = 'fclip-unet-lite2';
 
 /** "file": runs and evaluations, any speed; "live": a camera that must be kept up with. */
 export type ModelPurpose = 'file' | 'live';

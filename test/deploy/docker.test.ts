@@ -76,6 +76,8 @@ for (const [name, df] of [
     ])
       assert.equal(sends(kept), false, `${kept} is not sent`);
     assert.equal(sends('models/fclip-unet-lite/model.onnx'), true);
+    assert.equal(sends('models/fclip-unet-lite2/model.onnx'), true);
+    assert.equal(sends('models/fclip-unet-lite2/weights.fp16.pt'), false, 'training checkpoints stay out');
     assert.equal(sends('models/maxim-derain/card.json'), true);
 
     // the build stage builds with the package's own script
@@ -238,9 +240,9 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
   const list = JSON.parse(models.stdout) as { name: string; ready: boolean; default: boolean }[];
   assert.deepEqual(
     list.filter((m) => m.ready).map((m) => m.name),
-    ['builtin-tiny', 'builtin-medium', 'fclip-unet-lite', 'maxim-derain'],
+    ['builtin-tiny', 'builtin-medium', 'fclip-unet-lite', 'fclip-unet-lite2', 'maxim-derain'],
   );
-  assert.equal(list.find((m) => m.default)?.name, 'fclip-unet-lite', 'the CPU default');
+  assert.equal(list.find((m) => m.default)?.name, 'fclip-unet-lite2', 'the CPU default');
 
   // run: ENTRYPOINT + CMD, cwd /app, the image's ENV, uid 10001, root filesystem read-only, /tmp a
   // new tmpfs (the pod's emptyDir), the config of the image (paths under / mapped to the folder)
@@ -278,7 +280,7 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
   );
   await waitFor('/healthz 200', async () => (await getJson(`${base}/healthz`)).status === 200, 60_000);
   const demo = (await getJson(`${base}/api/streams/demo`)).body;
-  assert.equal(demo.model, 'fclip-unet-lite', JSON.stringify(demo));
+  assert.equal(demo.model, 'fclip-unet-lite2', JSON.stringify(demo));
   const got = await readRtsp(`rtsp://127.0.0.1:${rtspPort}/demo`, 10, path.join(dir, 'out.mp4'));
   assert.deepEqual(got, { frames: 10, width: 640, height: 360 });
   // the image's HEALTHCHECK command
