@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { demoConfig, loadConfig, type ServeConfig } from '../serve/config.js';
+import { parseShard, shardConfig } from '../serve/shard.js';
 import { stderrLog } from '../serve/log.js';
 import { startServe } from '../serve/serve.js';
 import { dashboardRoutes } from '../http/dashboard.js';
@@ -12,6 +13,7 @@ interface ServeFlags {
   host?: string;
   port?: number;
   rtspPort?: number;
+  shard?: string;
 }
 
 /** Shutdown must be over by then: a process that does not go away in time is ended anyway. */
@@ -73,7 +75,9 @@ function withFlags(config: ServeConfig, flags: ServeFlags): ServeConfig {
 }
 
 async function serveCommand(flags: ServeFlags): Promise<void> {
-  const config = withFlags(flags.config ? loadConfig(flags.config) : demoConfig(), flags);
+  const loaded = withFlags(flags.config ? loadConfig(flags.config) : demoConfig(), flags);
+  const config = flags.shard ? shardConfig(loaded, parseShard(flags.shard)) : loaded;
+  if (flags.shard) stderrLog(`derain serve: shard ${flags.shard}: ${config.streams.length} of ${loaded.streams.length} streams (${config.streams.map((s) => s.id).join(', ') || 'none'})`);
   const log = stderrLog;
   const svc = await startServe(config, { log, routes: dashboardRoutes() });
   log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (dashboard at /, /healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
@@ -126,5 +130,6 @@ export function registerServeCommand(program: Command): void {
     .option('--host <address>', 'HTTP listen address (overrides server.host; default 127.0.0.1)')
     .option('--port <n>', 'HTTP port (overrides server.port; default 8080)', portNumber('--port'))
     .option('--rtsp-port <n>', 'port of the embedded RTSP server (overrides rtsp.port; default 8554)', portNumber('--rtsp-port'))
+    .option('--shard <I/N>', 'serve streams I, I+N, I+2N... of the config (from 0): N processes share one config')
     .action(serveCommand);
 }

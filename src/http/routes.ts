@@ -1,4 +1,5 @@
 // The HTTP API of `derain serve`:
+//   GET /livez                            200 while the process serves HTTP (liveness probes)
 //   GET /healthz                          200 when every stream is live, else 503 with each stream's reason
 //   GET /metrics                          Prometheus text format
 //   GET /api/streams                      every stream's status (api-types.ts StreamStatus)
@@ -34,6 +35,15 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 export function apiRoutes(dir: StreamDirectory): Route[] {
   return [
+    {
+      // liveness: the process answers HTTP (restart it when not); /healthz says whether the cameras are live
+      method: 'GET',
+      path: /^\/livez$/,
+      auth: false,
+      handle(_req, res) {
+        sendJson(res, 200, { status: 'alive', streams: dir.list().length });
+      },
+    },
     {
       method: 'GET',
       path: /^\/healthz$/,

@@ -123,6 +123,10 @@ test('/api/streams: state, model, execution provider, figures; /healthz names th
   assert.ok(!JSON.stringify(body).includes('pw-xyz'), 'no camera password in the API');
   const health = await getJson(`${svc.httpUrl}/healthz`);
   assert.equal(health.status, 503);
+  // alive all the same: /livez is for restarting a stuck process, not for a camera that is down
+  const live = await getJson(`${svc.httpUrl}/livez`);
+  assert.equal(live.status, 200);
+  assert.equal(live.body.status, 'alive');
   assert.equal(health.body.streams.gone.state, 'connecting');
   assert.match(health.body.streams.gone.reason, /cannot open rtsp:\/\/\*\*\*@127\.0\.0\.1:\d+\/live: .*refused/i);
   assert.ok(!logs.join('\n').includes('pw-xyz'), 'no camera password in the log');
