@@ -6,14 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError, redactUrl } from './errors.js';
-import { EP_CHOICES, MODEL_DEFAULTS, chooseModel, isInferUserError, type EpChoice } from './infer/index.js';
+import { EP_CHOICES, MODEL_DEFAULTS, chooseModel, isInferUserError } from './infer/index.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
 import { registerEvalVideoCommand } from './cli/eval-video-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
-import { cliModelSettings, number } from './cli/flags.js';
+import { cliModelSettings, number, type ModelFlags } from './cli/flags.js';
 
 function humanSummary(s: RunSummary): string {
   const lines = [
@@ -26,14 +26,8 @@ function humanSummary(s: RunSummary): string {
   return lines.join('\n');
 }
 
-interface RunFlags {
+interface RunFlags extends ModelFlags {
   output?: string;
-  model?: string;
-  inferSize?: string;
-  scale?: number;
-  smooth: number | false;
-  ep: EpChoice;
-  threads?: number;
   fps?: number;
   json?: boolean;
 }

@@ -3,24 +3,18 @@
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.js';
-import { EP_CHOICES, MODEL_DEFAULTS, type EpChoice } from '../infer/index.js';
+import { EP_CHOICES, MODEL_DEFAULTS } from '../infer/index.js';
 import { runEvalVideo, type EvalVideoSummary } from '../eval/video/run-eval-video.js';
 import { RAIN_LEVELS, type RainLevel } from '../eval/video/synth-rain.js';
 import type { Scores } from '../eval/video/video-scores.js';
-import { cliModelSettings, number } from './flags.js';
+import { cliModelSettings, number, type ModelFlags } from './flags.js';
 
-interface EvalVideoFlags {
+interface EvalVideoFlags extends ModelFlags {
   pairs?: string;
   from?: string;
   to?: string;
   rain: string;
   seed: string;
-  model?: string;
-  inferSize?: string;
-  scale?: number;
-  smooth: number | false;
-  ep: EpChoice;
-  threads?: number;
   masks?: string;
   montage?: string;
   json?: boolean;

@@ -11,6 +11,16 @@ export function number(name: string) {
   };
 }
 
+/** The model flags as commander hands them over (run, eval-video). */
+export interface ModelFlags {
+  model?: string;
+  inferSize?: string;
+  scale?: number;
+  smooth: number | false;
+  ep: EpChoice;
+  threads?: number;
+}
+
 /** Model flags through the one settings schema; a bad value names its flag. */
 export function cliModelSettings(flags: { model?: string; inferSize?: string; scale?: number; smooth?: number; ep?: EpChoice; threads?: number }): ModelSettings {
   const { model, scale, smooth, ep, threads } = flags;
