@@ -1,5 +1,8 @@
-"""A small checkpoint to commit and resume from: the weights (and the perceptual loss's frozen
-features) as float16, the architecture and how they were trained; no optimizer state.
+"""A small checkpoint to commit and resume from: the weights as float16, the architecture and
+how they were trained; no optimizer state. The perceptual loss's frozen features are the
+encoder the run started with: when they are exactly what the preset builds under the run's seed
+(a run from scratch), only that seed is kept and train.py rebuilds them; otherwise they are kept
+as float16.
 
     /usr/bin/python3 -m models.fclip_unet.slim runs/lite2/last.pt models/fclip-unet-lite2/weights.fp16.pt
     /usr/bin/python3 -m models.fclip_unet.train ... --init models/fclip-unet-lite2/weights.fp16.pt
@@ -14,11 +17,26 @@ from typing import Optional
 
 import torch
 
+from .model import build
+
 
 def half(state: Optional[dict]) -> Optional[dict]:
     if state is None:
         return None
     return {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in state.items()}
+
+
+def rebuilt_perceptual(preset: str, seed: int, config: dict) -> Optional[dict]:
+    """The encoder a run from scratch starts with (train.py seeds torch, then builds the preset)."""
+    state = torch.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = build(preset, **config)
+    except (ValueError, TypeError):
+        return None
+    finally:
+        torch.set_rng_state(state)
+    return model.visual.state_dict()
 
 
 def slim(src: str, dst: str) -> int:
@@ -30,7 +48,14 @@ def slim(src: str, dst: str) -> int:
         raise SystemExit(f"error: {src} is not a models/fclip_unet checkpoint")
     keep = {k: ckpt[k] for k in ("preset", "config", "step", "training", "history", "wall_seconds", "encoder_frozen", "provenance") if k in ckpt}
     keep["model"] = half(ckpt["model"])
-    keep["perceptual"] = half(ckpt.get("perceptual"))
+    perceptual = ckpt.get("perceptual")
+    seed = (ckpt.get("training") or {}).get("seed")
+    if perceptual is not None and seed is not None and rebuilt_perceptual(ckpt["preset"], seed, ckpt["config"]) is not None:
+        fresh = rebuilt_perceptual(ckpt["preset"], seed, ckpt["config"])
+        if fresh.keys() == perceptual.keys() and all(torch.equal(fresh[k], perceptual[k]) for k in fresh):
+            keep["perceptual_seed"] = seed
+            perceptual = None
+    keep["perceptual"] = half(perceptual)
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     torch.save(keep, dst)
     print(f"wrote {dst} ({os.path.getsize(dst) / 1e6:.1f} MB, step {keep.get('step')})")

@@ -183,6 +183,11 @@ def main(argv: Optional[list] = None) -> int:
     source = ckpt or (init if args.init else None)
     if source and source.get("perceptual") is not None and perceptual.kind == "encoder":
         perceptual.enc.load_state_dict(source["perceptual"])
+    elif source and source.get("perceptual_seed") is not None and perceptual.kind == "encoder":
+        # a slim checkpoint of a run from scratch: its features are the preset built under that seed
+        from .slim import rebuilt_perceptual
+
+        perceptual.enc.load_state_dict(rebuilt_perceptual(source["preset"], source["perceptual_seed"], source["config"]))
 
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train " + " ".join(sys.argv[1:] if argv is None else argv),
