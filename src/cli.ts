@@ -6,14 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError, redactUrl } from './errors.js';
-import { EP_CHOICES, MODEL_DEFAULTS, chooseModel, isInferUserError } from './infer/index.js';
+import { chooseModel, isInferUserError } from './infer/index.js';
 import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
 import { registerEvalVideoCommand } from './cli/eval-video-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
-import { cliModelSettings, number, type ModelFlags } from './cli/flags.js';
+import { addModelFlags, cliModelSettings, number, type ModelFlags } from './cli/flags.js';
 
 function humanSummary(s: RunSummary): string {
   const lines = [
@@ -82,18 +82,14 @@ async function runCommand(input: string, flags: RunFlags): Promise<void> {
 export function buildProgram(): Command {
   const program = new Command('derain').description('Remove rain from camera video: ffmpeg in, onnxruntime deraining, video out.').showHelpAfterError().exitOverride();
 
-  program
-    .command('run')
-    .description('derain a video file, an image folder or pattern, or an rtsp:// stream')
-    .argument('<input>', 'video file, image folder, pattern such as frames/%03d.png, or rtsp:// URL')
-    .option('-o, --output <path>', 'output: video file (.mp4 .mkv .mov), folder for PNG frames, or - for none', '-')
-    .option('--model <name|path>', `model name, model folder with card.json, or ONNX file (default: ${chooseModel(undefined, 'auto').name})`)
-    .addOption(new Option('--infer-size <WxH>', "inference resolution (default: the model card's)").conflicts('scale'))
-    .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the input, in (0, 1]').argParser(number('--scale')))
-    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(MODEL_DEFAULTS.smooth).argParser(number('--smooth')).conflicts('noSmooth'))
-    .option('--no-smooth', 'turn temporal smoothing off')
-    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
-    .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))
+  addModelFlags(
+    program
+      .command('run')
+      .description('derain a video file, an image folder or pattern, or an rtsp:// stream')
+      .argument('<input>', 'video file, image folder, pattern such as frames/%03d.png, or rtsp:// URL')
+      .option('-o, --output <path>', 'output: video file (.mp4 .mkv .mov), folder for PNG frames, or - for none', '-'),
+    chooseModel(undefined, 'auto').name,
+  )
     .addOption(new Option('--fps <n>', 'frame rate of image inputs (default 25)').argParser(number('--fps')))
     .option('--json', 'print one JSON summary on stdout')
     .action(runCommand);

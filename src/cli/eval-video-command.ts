@@ -1,13 +1,12 @@
 // `derain eval-video`: the video benchmark. A clean clip with synthetic rain (or rain/ + clean/
 // frame folders) through the `derain run` pipeline, scored on all, static and moving pixels.
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { UserError } from '../errors.js';
-import { EP_CHOICES, MODEL_DEFAULTS } from '../infer/index.js';
 import { runEvalVideo, type EvalVideoSummary } from '../eval/video/run-eval-video.js';
 import { RAIN_LEVELS, type RainLevel } from '../eval/video/synth-rain.js';
 import type { Scores } from '../eval/video/video-scores.js';
-import { cliModelSettings, number, type ModelFlags } from './flags.js';
+import { addModelFlags, cliModelSettings, type ModelFlags } from './flags.js';
 
 interface EvalVideoFlags extends ModelFlags {
   pairs?: string;
@@ -80,22 +79,18 @@ async function evalVideoCommand(clip: string | undefined, flags: EvalVideoFlags)
 }
 
 export function registerEvalVideoCommand(program: Command): void {
-  program
-    .command('eval-video')
-    .description('video benchmark: a clean clip with synthetic rain (or rain/ + clean/ frames) through the `derain run` pipeline; Y-PSNR, SSIM and flicker on all, static and moving pixels')
-    .argument('[clip]', 'the clean clip: a folder of frames or a video file')
-    .option('--pairs <dir>', 'instead of a clip and synthetic rain: DIR/rain/ and DIR/clean/ frame folders with matching names')
-    .option('--from <N>', 'first frame, counting from 1 (default 1)')
-    .option('--to <M>', 'last frame, inclusive (default: the last)')
-    .option('--rain <level>', `synthetic rain: ${RAIN_LEVELS.filter((l) => l !== 'none').join(', ')} (none: the clean frames)`, 'heavy')
-    .option('--seed <S>', 'seed of the rain generator (the same seed, the same rain)', '1')
-    .option('--model <name|path>', 'model name, model folder with card.json, or ONNX file (default: the default model)')
-    .addOption(new Option('--infer-size <WxH>', "inference resolution (default: the model card's, as derain run)").conflicts('scale'))
-    .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the frames, in (0, 1]').argParser(number('--scale')))
-    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(MODEL_DEFAULTS.smooth).argParser(number('--smooth')).conflicts('noSmooth'))
-    .option('--no-smooth', 'turn temporal smoothing off')
-    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
-    .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')))
+  addModelFlags(
+    program
+      .command('eval-video')
+      .description('video benchmark: a clean clip with synthetic rain (or rain/ + clean/ frames) through the `derain run` pipeline; Y-PSNR, SSIM and flicker on all, static and moving pixels')
+      .argument('[clip]', 'the clean clip: a folder of frames or a video file')
+      .option('--pairs <dir>', 'instead of a clip and synthetic rain: DIR/rain/ and DIR/clean/ frame folders with matching names')
+      .option('--from <N>', 'first frame, counting from 1 (default 1)')
+      .option('--to <M>', 'last frame, inclusive (default: the last)')
+      .option('--rain <level>', `synthetic rain: ${RAIN_LEVELS.filter((l) => l !== 'none').join(', ')} (none: the clean frames)`, 'heavy')
+      .option('--seed <S>', 'seed of the rain generator (the same seed, the same rain)', '1'),
+    'the default model',
+  )
     .option('--masks <dir>', "motion masks gtNNNNNN.png (CDnet: 255 moving, 0 static; default: groundtruth/ beside a CDnet input/ folder, else the clean frames' own change)")
     .option('--montage <out.png>', 'write the middle frame side by side: clean | rainy | derained')
     .option('--json', 'print one JSON object on stdout')

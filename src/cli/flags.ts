@@ -1,7 +1,7 @@
 // What the commands share about flags: numbers, and the model settings through their one schema.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
-import { parseModelSettings, parseSize, type EpChoice, type ModelSettings } from '../infer/index.js';
+import { EP_CHOICES, MODEL_DEFAULTS, parseModelSettings, parseSize, type EpChoice, type ModelSettings } from '../infer/index.js';
 
 export function number(name: string) {
   return (v: string) => {
@@ -9,6 +9,18 @@ export function number(name: string) {
     if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
     return n;
   };
+}
+
+/** Declares the model flags of a command that runs video (run, eval-video): declared once, so they read alike. */
+export function addModelFlags(cmd: Command, defaultModel: string): Command {
+  return cmd
+    .option('--model <name|path>', `model name, model folder with card.json, or ONNX file (default: ${defaultModel})`)
+    .addOption(new Option('--infer-size <WxH>', "inference resolution (default: the model card's)").conflicts('scale'))
+    .addOption(new Option('--scale <s>', 'inference resolution as a fraction of the input, in (0, 1]').argParser(number('--scale')))
+    .addOption(new Option('--smooth <0..1>', 'temporal smoothing strength').default(MODEL_DEFAULTS.smooth).argParser(number('--smooth')).conflicts('noSmooth'))
+    .option('--no-smooth', 'turn temporal smoothing off')
+    .addOption(new Option('--ep <provider>', 'execution provider').choices(EP_CHOICES as string[]).default(MODEL_DEFAULTS.ep))
+    .addOption(new Option('--threads <n>', 'onnxruntime threads (default: all cores)').argParser(number('--threads')));
 }
 
 /** The model flags as commander hands them over (run, eval-video). */
