@@ -26,9 +26,10 @@ OPSET = 17
 CARD_KEY = "derain.card"
 
 
-def gflop(module, h: int, w: int, channels: int = 3) -> float:
-    """At h x w full-resolution pixels (an encoder behind the unshuffle stem sees 12 x h/2 x w/2)."""
-    r = 2 if channels == 12 else 1
+def gflop(module, h: int, w: int, channels: int = 3, unshuffled: bool = False) -> float:
+    """At h x w full-resolution pixels (an encoder behind the unshuffle stem sees 12 x h/2 x w/2
+    a frame: `unshuffled` says the channels are already space-to-depth ones)."""
+    r = 2 if unshuffled else 1
     return round(2 * conv_macs(module, torch.rand(1, channels, h // r, w // r)) / 1e9, 3)
 
 
@@ -48,11 +49,13 @@ def make_card(model: FCLIPUNet, name: str, onnx_file: str, extra: dict) -> dict:
         "parameters": count_params(model),
         "encoderParameters": count_params(model.visual),
         "gflop640x360": {
-            "model": gflop(model, h, w),
-            "encoder": gflop(model.visual, h, w, cfg.in_channels),
+            "model": gflop(model, h, w, 3 * cfg.frames),
+            "encoder": gflop(model.visual, h, w, cfg.in_channels, cfg.stem == "unshuffle"),
             "convention": "2 x multiply-accumulates of all convolutions, input padded to the size multiple",
         },
     }
+    if cfg.frames > 1:
+        card["frames"] = cfg.frames
     card.update(extra)
     return card
 
@@ -61,7 +64,7 @@ def export(model: FCLIPUNet, out: str, half: bool = False, half_weights: bool = 
     model.eval()
     m = model.cfg.multiple
     # an example of a multiple size: the exported graph does no padding, the card asks for it
-    x = torch.rand(1, 3, 2 * m if m >= 32 else 64, 3 * m if m >= 32 else 96)
+    x = torch.rand(1, 3 * model.cfg.frames, 2 * m if m >= 32 else 64, 3 * m if m >= 32 else 96)
     names = ["image" if model.cfg.output == "image" else "residual"]
     torch.onnx.export(
         model, x, out, opset_version=OPSET, input_names=["input"], output_names=names,

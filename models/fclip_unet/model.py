@@ -46,12 +46,17 @@ class Config:
     # decoder blocks: "convnext" (7x7 depthwise, LayerNorm, GELU: the paper's) or "res" (two dense
     # 3x3 convolutions with ReLU, layer scale: what onnxruntime's CPU kernels run fastest)
     block: str = "convnext"
+    # frames in: the current one, then frames-1 past ones (t-1, t-2, ...) stacked on the channels
+    # (early fusion); the output is the current frame's. 1: a single-image model
+    frames: int = 1
 
     def __post_init__(self) -> None:
         if self.stem not in ("clip", "unshuffle"):
             raise ValueError("stem must be clip or unshuffle")
         if self.block not in ("convnext", "res"):
             raise ValueError("block must be convnext or res")
+        if not 1 <= self.frames <= 8:
+            raise ValueError("frames must be 1..8")
         if not 1 <= self.stages <= 4:
             raise ValueError("stages must be 1..4")
         steps = self.stages + 1
@@ -70,8 +75,13 @@ class Config:
         return 4 * 2 ** (self.stages - 1) * (2 if self.stem == "unshuffle" else 1)
 
     @property
-    def in_channels(self) -> int:
+    def out_channels(self) -> int:
+        """channels of one frame as the network sees it (after space-to-depth)"""
         return 12 if self.stem == "unshuffle" else 3
+
+    @property
+    def in_channels(self) -> int:
+        return self.out_channels * self.frames
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,10 +150,10 @@ class ClipEncoder(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         w = cfg.width
-        # space-to-depth puts channel c's 2x2 block at channels 4c..4c+3
-        rep = cfg.in_channels // 3
-        self.register_buffer("mean", torch.tensor(CLIP_MEAN).repeat_interleave(rep).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(CLIP_STD).repeat_interleave(rep).view(1, -1, 1, 1), persistent=False)
+        # space-to-depth puts channel c's 2x2 block at channels 4c..4c+3; frames follow each other
+        rep = cfg.out_channels // 3
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).repeat_interleave(rep).repeat(cfg.frames).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CLIP_STD).repeat_interleave(rep).repeat(cfg.frames).view(1, -1, 1, 1), persistent=False)
         self.conv1 = nn.Conv2d(cfg.in_channels, w // 2, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(w // 2)
         self.relu1 = nn.ReLU(inplace=True)
@@ -273,7 +283,7 @@ class FCLIPUNet(nn.Module):
         self.stages = nn.ModuleList(
             DecoderStage(cin, cout, s, d, c.block) for cin, cout, s, d in zip(cins, c.dec_channels, skips, c.dec_depths)
         )
-        self.head = nn.Conv2d(c.dec_channels[-1], c.in_channels, 3, padding=1)
+        self.head = nn.Conv2d(c.dec_channels[-1], c.out_channels, 3, padding=1)
         self.encoder_frozen = False
 
     # -- encoder freezing (the paper's setting with CLIP weights)
@@ -320,13 +330,34 @@ class FCLIPUNet(nn.Module):
             y = F.pixel_shuffle(y, 2)
         if ph or pw:
             y = y[..., :h, :w]
-        return y if self.cfg.output == "residual" else x - y
+        return y if self.cfg.output == "residual" else x[:, :3] - y
 
     @torch.no_grad()
     def derain(self, x: torch.Tensor) -> torch.Tensor:
-        """Clean image from a rainy one (both RGB [0,1])."""
+        """Clean image from a rainy one (RGB [0,1]; with frames > 1, the current frame's, from
+        the stacked frames)."""
         out = self(x)
-        return (x - out if self.cfg.output == "residual" else out).clamp(0, 1)
+        return (x[:, :3] - out if self.cfg.output == "residual" else out).clamp(0, 1)
+
+
+@torch.no_grad()
+def with_frames(single: FCLIPUNet, frames: int) -> FCLIPUNet:
+    """A model for `frames` stacked frames that computes exactly what `single` does: the weights
+    that read the past frames start at zero, so training starts at single-frame quality."""
+    if single.cfg.frames != 1:
+        raise ValueError("with_frames takes a single-frame model")
+    model = FCLIPUNet(Config(**{**single.cfg.to_dict(), "frames": frames}))
+    own = model.state_dict()
+    for name, w in single.state_dict().items():
+        if own[name].shape == w.shape:
+            own[name].copy_(w)
+        else:  # the convolutions that read the input: its first channels are the current frame
+            own[name].zero_()
+            own[name][:, :w.shape[1]].copy_(w)
+    model.load_state_dict(own)
+    if single.encoder_frozen:
+        model.freeze_encoder()
+    return model
 
 
 def build(preset: str = "fclip-unet", **overrides) -> FCLIPUNet:

@@ -121,6 +121,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
     const runner = await runnerFor(item.rain);
     const { rain } = item;
     const frame: Frame = { data: rain.data, width: rain.width, height: rain.height, pts: 0, seq: i, capturedAt: Date.now() };
+    // each image on its own: a temporal model sees it as a first frame, with no past
+    runner.derainer.reset();
     const running = runner.derainer.infer(frame);
     running.catch(() => {});
     return { item, runner, running };

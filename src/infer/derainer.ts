@@ -18,6 +18,8 @@ export interface DerainerOptions {
   threads?: number;
   /** smoothing strength in [0, 1]; 0 turns smoothing off */
   smooth: number;
+  /** a temporal model's past-frames state shape (prepareModel's `past`) */
+  past?: number[] | null;
 }
 
 export interface Derained {
@@ -46,7 +48,7 @@ export class Derainer {
   private readonly pending = new Map<number, Pending>();
   private readonly spare: ArrayBuffer[] = [];
   private nextId = 0;
-  /** lanes whose smoothing state has started; a lane's first frame (or the first after reset) starts it from itself */
+  /** lanes whose state (smoothing, a temporal model's past frames) has started; a lane's first frame (or the first after reset) starts it from itself */
   private readonly started = new Set<number>();
   private failure: Error | null = null;
   private readonly exited: Promise<void>;
@@ -71,7 +73,7 @@ export class Derainer {
   }
 
   static async open(opts: DerainerOptions): Promise<Derainer> {
-    const init: WorkerInit = { model: opts.model, ep: opts.ep, threads: opts.threads, width: opts.width, height: opts.height };
+    const init: WorkerInit = { model: opts.model, ep: opts.ep, threads: opts.threads, width: opts.width, height: opts.height, past: opts.past ?? null };
     // The model is copied to the worker once (a transfer could detach memory the caller still holds).
     const worker = spawnWorker({ workerData: init });
     const first = await new Promise<FromWorker>((resolve, reject) => {

@@ -21,6 +21,10 @@ export const FUSED_IO = {
   smooth: 'smooth',
   out: 'out',
   stateOut: 'state_out',
+  /** temporal models: the past frames as the model saw them (t-1 first), and 1 to start them from this frame */
+  past: 'past',
+  reset: 'reset',
+  pastOut: 'past_out',
 } as const;
 
 export interface FusedSpec {
@@ -32,6 +36,15 @@ export interface FusedSpec {
   multiple: number;
   /** what the base model returns: the clean image, or the rain residual (input − clean) */
   output: 'image' | 'residual';
+  /** frames the model takes (the current one, then frames − 1 past ones stacked on its channels); default 1 */
+  frames?: number;
+}
+
+/** The shape of a temporal model's past-frames state, [1, 3 (frames − 1), h, w] at the padded inference size; null for a single-frame model. */
+export function pastShape(spec: FusedSpec): number[] | null {
+  const frames = spec.frames ?? 1;
+  if (frames <= 1) return null;
+  return [1, 3 * (frames - 1), paddedSize(spec.inferHeight, spec.multiple), paddedSize(spec.inferWidth, spec.multiple)];
 }
 
 export function paddedSize(n: number, multiple: number): number {
@@ -77,6 +90,35 @@ function clip01(b: GraphBuilder, x: string): string {
   return b.op('Clip', [x, b.f32([0], []), b.f32([1], [])]);
 }
 
+/** 0 below a mean change of CUT_LOW over the whole frame, 1 above CUT_HIGH: a scene cut. */
+function cutWeight(b: GraphBuilder, change: string): string {
+  return clip01(b, b.op('Mul', [b.op('Sub', [b.op('GlobalAveragePool', [change]), b.f32([CUT_LOW], [])]), b.f32([1 / (CUT_HIGH - CUT_LOW)], [])]));
+}
+
+/** |difference| averaged over the three channels, [1, 1, h, w]. */
+function absChange(b: GraphBuilder, diff: string): string {
+  return b.op('Conv', [b.op('Abs', [diff]), b.f32([1 / 3, 1 / 3, 1 / 3], [1, 3, 1, 1])]);
+}
+
+/**
+ * A temporal model's input: the current frame stacked with the past ones, and the past to keep.
+ * The past restarts from the current frame (every past frame is this one, which the model was
+ * trained to read as a still picture) on a reset and, smoothly, on a scene cut.
+ */
+function withPast(b: GraphBuilder, current: string, frames: number, shape: number[]): { input: string; next: string } {
+  const past = b.input(FUSED_IO.past, DataType.FLOAT, shape);
+  const reset = b.input(FUSED_IO.reset, DataType.FLOAT, [1]);
+  const k = frames - 1;
+  const repeated = k === 1 ? current : b.op('Concat', Array(k).fill(current), { axis: 1 });
+  const previous = b.op('Slice', [past, b.i64([0]), b.i64([3]), b.i64([1])]);
+  const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [current, previous]))), reset]);
+  const used = b.op('Add', [past, b.op('Mul', [r, b.op('Sub', [repeated, past])])]);
+  const kept = k === 1 ? current : b.op('Concat', [current, b.op('Slice', [used, b.i64([0]), b.i64([3 * (k - 1)]), b.i64([1])])], { axis: 1 });
+  b.opN('Identity', [kept], {}, 1, [FUSED_IO.pastOut]);
+  b.output(FUSED_IO.pastOut, DataType.FLOAT, shape);
+  return { input: b.op('Concat', [current, used], { axis: 1 }), next: kept };
+}
+
 /** Wraps `base` (consumed: its graph is moved into the result) and returns the fused model. */
 export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
   const opset = defaultOpset(base);
@@ -110,7 +152,10 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
     padded = b.op('Pad', [low, b.i64([0, 0, 0, 0, 0, 0, hp - h, wp - w])], { mode });
   }
 
-  const modelOut = embedModel(b, base, padded);
+  const frames = spec.frames ?? 1;
+  const past = pastShape(spec);
+  const modelIn = past ? withPast(b, padded, frames, past).input : padded;
+  const modelOut = embedModel(b, base, modelIn);
   let residual = spec.output === 'residual' ? modelOut : b.op('Sub', [padded, modelOut]);
   if (hp !== h || wp !== w) residual = b.op('Slice', [residual, b.i64([0, 0]), b.i64([h, w]), b.i64([2, 3])]);
   if (scaled) residual = resize(b, residual, H, W);
@@ -118,12 +163,10 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
 
   // Motion-adaptive smoothing of the derained frame: B += a (y − B), a → 1 where y moved.
   const diff = b.op('Sub', [y, state]);
-  const change = b.op('Conv', [b.op('Abs', [diff]), b.f32([1 / 3, 1 / 3, 1 / 3], [1, 3, 1, 1])]);
+  const change = absChange(b, diff);
   const nearChange = b.op('MaxPool', [change], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] });
   const motion = clip01(b, b.op('Mul', [b.op('Sub', [nearChange, b.f32([MOTION_LOW], [])]), b.f32([1 / (MOTION_HIGH - MOTION_LOW)], [])]));
-  const meanChange = b.op('GlobalAveragePool', [change]);
-  const cut = clip01(b, b.op('Mul', [b.op('Sub', [meanChange, b.f32([CUT_LOW], [])]), b.f32([1 / (CUT_HIGH - CUT_LOW)], [])]));
-  const m = b.op('Max', [motion, cut]);
+  const m = b.op('Max', [motion, cutWeight(b, change)]);
   const a = b.op('Add', [b.op('Mul', [smooth, b.op('Sub', [m, b.f32([1], [])])]), b.f32([1], [])]);
   const next = clip01(b, b.op('Add', [state, b.op('Mul', [a, diff])]));
   b.opN('Identity', [next], {}, 1, [FUSED_IO.stateOut]);

@@ -26,8 +26,11 @@ async function main() {
   }
   const { session } = opened;
   const { width: W, height: H } = init;
-  const states = new Map<number, ort.Tensor>();
-  const stateOf = (lane: number) => states.get(lane) ?? new ort.Tensor('float32', new Float32Array(3 * W * H), [1, 3, H, W]);
+  const { past } = init;
+  const zeros = (shape: number[]) => new ort.Tensor('float32', new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+  /** per lane: the smoothing state and, for a temporal model, the past frames */
+  const states = new Map<number, { state: ort.Tensor; past?: ort.Tensor }>();
+  const stateOf = (lane: number) => states.get(lane) ?? { state: zeros([1, 3, H, W]), past: past ? zeros(past) : undefined };
   post({ type: 'ready', ep: opened.ep, skipped: opened.skipped });
 
   const handle = async (msg: ToWorker) => {
@@ -43,14 +46,21 @@ async function main() {
     try {
       const t0 = performance.now();
       // On a reset the smoothing weight is 0 for this frame, so the state becomes the frame itself.
+      // A temporal model's past frames restart from this one the same way (reset 1).
       const smooth = msg.reset ? 0 : msg.smooth;
-      const result = await session.run({
+      const prev = stateOf(msg.lane);
+      const feeds: Record<string, ort.Tensor> = {
         [FUSED_IO.frame]: new ort.Tensor('uint8', new Uint8Array(msg.frame), [H, W, 3]),
-        [FUSED_IO.state]: stateOf(msg.lane),
+        [FUSED_IO.state]: prev.state,
         [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([smooth]), [1]),
-      });
+      };
+      if (prev.past) {
+        feeds[FUSED_IO.past] = prev.past;
+        feeds[FUSED_IO.reset] = new ort.Tensor('float32', new Float32Array([msg.reset ? 1 : 0]), [1]);
+      }
+      const result = await session.run(feeds);
       const ms = performance.now() - t0;
-      states.set(msg.lane, result[FUSED_IO.stateOut]);
+      states.set(msg.lane, { state: result[FUSED_IO.stateOut], past: prev.past ? result[FUSED_IO.pastOut] : undefined });
       const out = ownBuffer(result[FUSED_IO.out].data as Uint8Array);
       post({ type: 'done', id: msg.id, frame: msg.frame, out, ms }, [msg.frame, out]);
     } catch (err) {

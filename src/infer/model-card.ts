@@ -17,6 +17,8 @@ export interface ModelCard {
   input: string;
   output: 'image' | 'residual';
   sizeMultiple: number;
+  /** frames the model takes: the current one, then frames − 1 past ones stacked on its input channels (t−1 first); default 1 */
+  frames?: number;
   /** recommended inference size [width, height]: larger frames are scaled down to fit inside it */
   inferSize?: [number, number];
   provenance?: string;
@@ -62,6 +64,7 @@ function validateCard(raw: unknown, where: string): ModelCard {
   if (typeof c.name !== 'string' || !c.name) throw bad('name', 'a non-empty string');
   if (c.output !== 'image' && c.output !== 'residual') throw bad('output', '"image" or "residual"');
   if (c.sizeMultiple !== undefined && !(Number.isInteger(c.sizeMultiple) && c.sizeMultiple >= 1)) throw bad('sizeMultiple', 'a positive integer');
+  if (c.frames !== undefined && !(Number.isInteger(c.frames) && c.frames >= 1 && c.frames <= 8)) throw bad('frames', 'a whole number from 1 to 8');
   if (c.inferSize !== undefined && !(Array.isArray(c.inferSize) && c.inferSize.length === 2 && c.inferSize.every((n) => Number.isInteger(n) && n > 0)))
     throw bad('inferSize', '[width, height] in pixels');
   return { ...DEFAULT_CARD, ...c } as ModelCard;

@@ -91,7 +91,7 @@ export async function openModel(settings: ModelSettings, frame: Size, opts: Open
   }
   let derainer: Derainer;
   try {
-    derainer = await Derainer.open({ model: prepared.fused, width: frame.width, height: frame.height, ep: settings.ep, threads: settings.threads, smooth: settings.smooth });
+    derainer = await Derainer.open({ model: prepared.fused, width: frame.width, height: frame.height, ep: settings.ep, threads: settings.threads, smooth: settings.smooth, past: prepared.past });
   } catch (err) {
     if (err instanceof ModelError) throw new ModelError(`model ${prepared.card.name} (${prepared.source}) ${err.message}`);
     throw err;

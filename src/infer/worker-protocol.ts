@@ -10,10 +10,12 @@ export interface WorkerInit {
   threads?: number;
   width: number;
   height: number;
+  /** a temporal model's past-frames state shape; null for a single-frame model */
+  past: number[] | null;
 }
 
 export type ToWorker =
-  /** lane: whose smoothing state the frame continues (streams sharing one session each have their own) */
+  /** lane: whose state (smoothing, past frames) the frame continues (streams sharing one session each have their own) */
   { type: 'run'; id: number; frame: ArrayBuffer; smooth: number; reset: boolean; lane: number } | { type: 'drop-lane'; lane: number } | { type: 'close' };
 
 export type FromWorker =
