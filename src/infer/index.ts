@@ -11,3 +11,8 @@ export { BUILTIN_MODELS, BUILTIN_NAME } from './builtin-model.js';
 export { measureSpeed } from './model-speed.js';
 export { EP_CHOICES, type EpChoice } from './session.js';
 export { importSource, importSpecOf, importTfjsModel } from './tfjs/import-model.js';
+// Other graphs built around a model (the detectors of src/detect): the builder, the merge, a session.
+export { DataType, GraphBuilder } from './graph-builder.js';
+export { embedModel } from './graph-merge.js';
+export { decodeModel, defaultOpset, encodeModel, type ModelProto } from './onnx-proto.js';
+export { openSession, type OpenedSession } from './session.js';
