@@ -11,6 +11,7 @@ import { runJob, type RunSummary } from './run-job.js';
 import { ffmpegPath } from './util/ffmpeg.js';
 import { registerEvalCommand } from './cli/eval-command.js';
 import { registerEvalVideoCommand } from './cli/eval-video-command.js';
+import { registerEvalDetectCommand } from './cli/eval-detect-command.js';
 import { registerServeCommand } from './cli/serve-command.js';
 import { registerModelsCommand } from './cli/models-command.js';
 import { addModelFlags, cliModelSettings, number, type ModelFlags } from './cli/flags.js';
@@ -110,6 +111,7 @@ export function buildProgram(): Command {
     );
   registerEvalCommand(program);
   registerEvalVideoCommand(program);
+  registerEvalDetectCommand(program);
   registerServeCommand(program);
   registerModelsCommand(program);
   return program;

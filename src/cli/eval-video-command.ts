@@ -1,29 +1,17 @@
 // `derain eval-video`: the video benchmark. A clean clip with synthetic rain (or rain/ + clean/
 // frame folders) through the `derain run` pipeline, scored on all, static and moving pixels.
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
 import { UserError } from '../errors.js';
 import { runEvalVideo, type EvalVideoSummary } from '../eval/video/run-eval-video.js';
-import { RAIN_LEVELS, type RainLevel } from '../eval/video/synth-rain.js';
 import type { Scores } from '../eval/video/video-scores.js';
+import { addClipFlags, clipOptions, type ClipFlags } from './clip-flags.js';
 import { addModelFlags, cliModelSettings, type ModelFlags } from './flags.js';
+import { frameProgress } from './progress.js';
 
-interface EvalVideoFlags extends ModelFlags {
-  pairs?: string;
-  from?: string;
-  to?: string;
-  rain: string;
-  seed: string;
+interface EvalVideoFlags extends ModelFlags, ClipFlags {
   masks?: string;
   montage?: string;
   json?: boolean;
-}
-
-/** A whole-number flag, said wrong in one line. */
-function whole(v: string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UserError(`${flag} ${v} must be a whole number from ${min}`);
-  return Number(v);
 }
 
 const num = (v: number | null, d: number, w: number) => (v === null ? '-' : v.toFixed(d)).padStart(w);
@@ -49,46 +37,29 @@ function table(s: EvalVideoSummary): string {
 }
 
 async function evalVideoCommand(clip: string | undefined, flags: EvalVideoFlags): Promise<void> {
-  if (!(RAIN_LEVELS as readonly string[]).includes(flags.rain)) throw new UserError(`--rain ${flags.rain} is not a rain setting: use ${RAIN_LEVELS.filter((l) => l !== 'none').join(', ')} (or none)`);
+  const request = clipOptions(clip, flags);
   if (flags.montage !== undefined && !/\.png$/i.test(flags.montage)) throw new UserError(`--montage ${flags.montage}: the montage is a .png file`);
   const settings = cliModelSettings({ ...flags, smooth: flags.smooth === false ? 0 : flags.smooth });
-  const interactive = process.stderr.isTTY && !process.env.CI;
-  let bar: cliProgress.SingleBar | null = null;
+  const progress = frameProgress('eval-video');
   const summary = await runEvalVideo({
     ...settings,
-    clip,
-    pairs: flags.pairs,
-    from: whole(flags.from, '--from', 1),
-    to: whole(flags.to, '--to', 1),
-    rain: flags.rain as RainLevel,
-    seed: whole(flags.seed, '--seed', 0)!,
+    ...request,
     masks: flags.masks,
     montage: flags.montage,
     onStage: (what) => process.stderr.write(`derain eval-video: ${what}\n`),
-    onFrame: (done, total) => {
-      if (!interactive) return;
-      if (!bar) {
-        bar = new cliProgress.SingleBar({ format: 'eval-video [{bar}] {value}/{total} frames | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-        bar.start(total, 0);
-      }
-      bar.update(done);
-    },
-  }).finally(() => (bar as cliProgress.SingleBar | null)?.stop());
+    onFrame: progress.onFrame,
+  }).finally(() => progress.stop());
   if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else process.stdout.write(table(summary) + '\n');
 }
 
 export function registerEvalVideoCommand(program: Command): void {
   addModelFlags(
-    program
-      .command('eval-video')
-      .description('video benchmark: a clean clip with synthetic rain (or rain/ + clean/ frames) through the `derain run` pipeline; Y-PSNR, SSIM and flicker on all, static and moving pixels')
-      .argument('[clip]', 'the clean clip: a folder of frames or a video file')
-      .option('--pairs <dir>', 'instead of a clip and synthetic rain: DIR/rain/ and DIR/clean/ frame folders with matching names')
-      .option('--from <N>', 'first frame, counting from 1 (default 1)')
-      .option('--to <M>', 'last frame, inclusive (default: the last)')
-      .option('--rain <level>', `synthetic rain: ${RAIN_LEVELS.filter((l) => l !== 'none').join(', ')} (none: the clean frames)`, 'heavy')
-      .option('--seed <S>', 'seed of the rain generator (the same seed, the same rain)', '1'),
+    addClipFlags(
+      program
+        .command('eval-video')
+        .description('video benchmark: a clean clip with synthetic rain (or rain/ + clean/ frames) through the `derain run` pipeline; Y-PSNR, SSIM and flicker on all, static and moving pixels'),
+    ),
     'the default model',
   )
     .option('--masks <dir>', "motion masks gtNNNNNN.png (CDnet: 255 moving, 0 static; default: groundtruth/ beside a CDnet input/ folder, else the clean frames' own change)")
