@@ -1,10 +1,13 @@
 // The RTSP server `serve` starts itself (rtsp-streaming-server): our encoders publish to it on
-// a loopback-only port, readers play rtsp://<host>:<port>/<id>. It carries RTP over UDP only
-// (no TCP interleaving), which is what loopback and LAN readers use.
+// a loopback-only port over UDP, readers play rtsp://<host>:<port>/<id> with RTP over UDP (the
+// library's) or interleaved in their RTSP connection (ours, tcp-interleave.ts), for readers
+// behind NAT, firewalls or container port maps that UDP does not cross.
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import { Client, ClientServer, Mount, RtpUdp, RtspServer } from 'rtsp-streaming-server';
 import { UserError } from '../../errors.js';
+import { setupTcpReader, wireConnection, type TcpLimits } from './tcp-interleave.js';
+import { chooseTransport } from './transport-header.js';
 
 export interface EmbeddedRtspOptions {
   /** where readers connect (the publish side is always 127.0.0.1) */
@@ -16,6 +19,8 @@ export interface EmbeddedRtspOptions {
   publishPort?: number;
   /** which mount paths (without the slash) may be published; default: any */
   allowPublish?: (path: string) => boolean;
+  /** bytes a TCP reader may leave unread before its packets are dropped (default 1 MiB) */
+  tcpMaxQueuedBytes?: number;
   onError?: (err: Error) => void;
 }
 
@@ -46,6 +51,10 @@ RtpUdp.prototype.listen = function (this: RtpUdp) {
 // prints a stack trace, and later throws in a promise nobody awaits, which would end the
 // process. Such a reader is told the stream is not there (it retries), and a client without a
 // stream simply leaves.
+// The library answers any mention of TCP with 461 and throws (ending the process the same way)
+// on a UDP transport without client ports; the first transport offered that we serve is chosen.
+const TCP_MAX_QUEUED = 1 << 20;
+const tcpLimits = new WeakMap<ClientServer, TcpLimits>();
 const setupRequest = ClientServer.prototype.setupRequest;
 ClientServer.prototype.setupRequest = async function (this: ClientServer, req, res) {
   const m = /^(.*)\/streamid=(\d+)$/.exec(new URL(req.uri).pathname);
@@ -54,6 +63,19 @@ ClientServer.prototype.setupRequest = async function (this: ClientServer, req, r
     res.statusCode = 404;
     return res.end();
   }
+  const choice = chooseTransport(req.headers.transport ?? '');
+  if (!choice) {
+    res.statusCode = 461;
+    return res.end();
+  }
+  if (choice.kind === 'tcp') {
+    if (!m) {
+      res.statusCode = 404;
+      return res.end();
+    }
+    return setupTcpReader(this, req, res, choice, Number(m[2]), tcpLimits.get(this) ?? { maxQueuedBytes: TCP_MAX_QUEUED });
+  }
+  req.headers.transport = choice.spec;
   return setupRequest.call(this, req, res);
 };
 const clientLeave = Mount.prototype.clientLeave;
@@ -83,6 +105,7 @@ function isWildcard(host: string): boolean {
 export class EmbeddedRtspServer {
   private readonly lib: RtspServer;
   private readonly sockets = new Set<Socket>();
+  private readonly tcpDrops = new Map<string, number>();
   port = 0;
   publishPort = 0;
 
@@ -103,12 +126,18 @@ export class EmbeddedRtspServer {
         },
       },
     });
+    tcpLimits.set(this.lib.ClientServer, {
+      maxQueuedBytes: opts.tcpMaxQueuedBytes ?? TCP_MAX_QUEUED,
+      onDrop: (path) => this.tcpDrops.set(path, (this.tcpDrops.get(path) ?? 0) + 1),
+    });
   }
 
   async start(): Promise<void> {
     udpHost = this.opts.host;
     const pub = this.lib.PublishServer.server as unknown as Server;
     const cli = this.lib.ClientServer.server as unknown as Server;
+    // Ahead of the library's own listener, which pipes the socket to its parser.
+    cli.prependListener('connection', wireConnection);
     for (const s of [pub, cli])
       s.on('connection', (sock: Socket) => {
         this.sockets.add(sock);
@@ -143,6 +172,11 @@ export class EmbeddedRtspServer {
     let n = 0;
     for (const wrapper of Object.values(this.lib.ClientServer.clients)) if (wrapper.mount?.path === `/${id}`) n++;
     return n;
+  }
+
+  /** RTP/RTCP packets of stream `id` not sent to TCP readers that were too far behind. */
+  tcpDroppedPackets(id: string): number {
+    return this.tcpDrops.get(`/${id}`) ?? 0;
   }
 
   /** Whether stream `id` is being published and its media flows (readers can play it). */

@@ -8,7 +8,7 @@ import { LiveEncoder } from '../live-encoder.js';
 
 export interface RtspPushOptions {
   url: string;
-  /** the embedded server takes UDP only; external servers get TCP */
+  /** the embedded server takes publishers over UDP only; external servers get TCP */
   transport: 'udp' | 'tcp';
   width: number;
   height: number;
