@@ -6,7 +6,7 @@ import type { SetScores } from '../detect/index.js';
 import { runEvalDetect, type EvalDetectSummary } from '../eval/detect/run-eval-detect.js';
 import { addClipFlags, clipOptions, type ClipFlags } from './clip-flags.js';
 import { addModelFlags, cliModelSettings, number, type ModelFlags } from './flags.js';
-import { frameProgress } from './progress.js';
+import { reportRun } from './progress.js';
 
 interface EvalDetectFlags extends ModelFlags, ClipFlags {
   detector?: string;
@@ -44,20 +44,8 @@ async function evalDetectCommand(clip: string | undefined, flags: EvalDetectFlag
   if (flags.score !== undefined && !(flags.score >= 0 && flags.score <= 1)) throw new UserError(`--score ${flags.score} must be in [0, 1]`);
   if (!(flags.iou > 0 && flags.iou <= 1)) throw new UserError(`--iou ${flags.iou} must be in (0, 1]`);
   const settings = cliModelSettings({ ...flags, smooth: flags.smooth === false ? 0 : flags.smooth });
-  const progress = frameProgress('eval-detect');
-  const summary = await runEvalDetect({
-    ...settings,
-    ...request,
-    detector: flags.detector,
-    classes: flags.classes,
-    score: flags.score,
-    iou: flags.iou,
-    annotate: flags.annotate,
-    onStage: (what) => process.stderr.write(`derain eval-detect: ${what}\n`),
-    onFrame: progress.onFrame,
-  }).finally(() => progress.stop());
-  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else process.stdout.write(table(summary) + '\n');
+  const run = { detector: flags.detector, classes: flags.classes, score: flags.score, iou: flags.iou, annotate: flags.annotate };
+  await reportRun('eval-detect', flags.json, (hooks) => runEvalDetect({ ...settings, ...request, ...run, ...hooks }), table);
 }
 
 export function registerEvalDetectCommand(program: Command): void {

@@ -6,7 +6,7 @@ import { runEvalVideo, type EvalVideoSummary } from '../eval/video/run-eval-vide
 import type { Scores } from '../eval/video/video-scores.js';
 import { addClipFlags, clipOptions, type ClipFlags } from './clip-flags.js';
 import { addModelFlags, cliModelSettings, type ModelFlags } from './flags.js';
-import { frameProgress } from './progress.js';
+import { reportRun } from './progress.js';
 
 interface EvalVideoFlags extends ModelFlags, ClipFlags {
   masks?: string;
@@ -40,17 +40,7 @@ async function evalVideoCommand(clip: string | undefined, flags: EvalVideoFlags)
   const request = clipOptions(clip, flags);
   if (flags.montage !== undefined && !/\.png$/i.test(flags.montage)) throw new UserError(`--montage ${flags.montage}: the montage is a .png file`);
   const settings = cliModelSettings({ ...flags, smooth: flags.smooth === false ? 0 : flags.smooth });
-  const progress = frameProgress('eval-video');
-  const summary = await runEvalVideo({
-    ...settings,
-    ...request,
-    masks: flags.masks,
-    montage: flags.montage,
-    onStage: (what) => process.stderr.write(`derain eval-video: ${what}\n`),
-    onFrame: progress.onFrame,
-  }).finally(() => progress.stop());
-  if (flags.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else process.stdout.write(table(summary) + '\n');
+  await reportRun('eval-video', flags.json, (hooks) => runEvalVideo({ ...settings, ...request, masks: flags.masks, montage: flags.montage, ...hooks }), table);
 }
 
 export function registerEvalVideoCommand(program: Command): void {

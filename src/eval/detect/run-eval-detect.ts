@@ -9,22 +9,15 @@ import path from 'node:path';
 import { UserError } from '../../errors.js';
 import { Detector, loadDetector, type SetScores } from '../../detect/index.js';
 import { checkModel, openModel, type ModelSettings } from '../../infer/index.js';
-import { FfmpegSource } from '../../ingest/ffmpeg-source.js';
 import type { InputInfo } from '../../ingest/probe.js';
-import { FILE_POLICY, Pipeline } from '../../pipeline/index.js';
+import { clipRunFields, derainClip, meanMs, type ClipRunFields, type ClipRunOptions } from '../video/clip-run.js';
 import { resolveClip, type Clip } from '../video/clip.js';
 import { FrameReader } from '../video/frame-reader.js';
-import { renderRain, type RainLevel } from '../video/synth-rain.js';
+import { renderRain } from '../video/synth-rain.js';
 import { writeAnnotated } from './annotate.js';
 import { DetectSink, type FrameDetections } from './detect-sink.js';
 
-export interface EvalDetectOptions extends ModelSettings {
-  clip?: string;
-  pairs?: string;
-  from?: number;
-  to?: number;
-  rain: RainLevel;
-  seed: number;
+export interface EvalDetectOptions extends ModelSettings, ClipRunOptions {
   /** a detector card (.json) or ONNX file; unset: the committed YOLOX-nano card */
   detector?: string;
   /** "vehicles", "all" or class names separated by commas */
@@ -34,30 +27,15 @@ export interface EvalDetectOptions extends ModelSettings {
   /** the IoU at which a detection matches a clean-frame one */
   iou: number;
   annotate?: string;
-  onStage?: (what: string) => void;
-  onFrame?: (done: number, total: number) => void;
 }
 
-export interface EvalDetectSummary {
+export interface EvalDetectSummary extends ClipRunFields {
   detector: string;
   detectorSource: string;
   classes: string[];
   score: number;
   nmsIou: number;
   iou: number;
-  model: string;
-  clip: string;
-  from: number;
-  to: number;
-  frames: number;
-  rain: RainLevel | null;
-  seed: number | null;
-  width: number;
-  height: number;
-  inferWidth: number;
-  inferHeight: number;
-  smooth: number;
-  ep: string;
   /** the clean frames' detections: what the other sets are scored against */
   clean: { detections: number; detectionsPerFrame: number };
   rainy: SetScores;
@@ -108,43 +86,22 @@ export async function runEvalDetect(opts: EvalDetectOptions): Promise<EvalDetect
     readers.push(clean, rainy);
     const keepIndex = opts.annotate ? Math.floor(clip.frames.length / 2) : -1;
     const sink = new DetectSink(clip, detector, { clean, rainy }, opts.iou, keepIndex, opts.onFrame);
-    const pipeline = new Pipeline({ source: new FfmpegSource(rain.info), inference: model.derainer, sinks: [sink], policy: FILE_POLICY, keepTimings: true, expectFrames: clip.frames.length });
-    let stats;
-    try {
-      stats = await pipeline.run();
-    } catch (err) {
-      throw err instanceof UserError ? err : new UserError((err as Error).message, 1);
-    } finally {
-      await model.derainer.close();
-    }
+    const stats = await derainClip(rain.info, model, sink, clip.frames.length);
     const frames = sink.perFrame.length;
     if (frames !== clip.frames.length) throw new UserError(`detected on ${frames} of ${clip.frames.length} frames`, 1);
     if (opts.annotate && sink.kept) await writeAnnotated(opts.annotate, sink.kept, clip.width, clip.height, tmp);
-    const ms = stats.inferenceMs;
     return {
+      ...clipRunFields(clip, model, opts, frames),
       detector: detector.card.name,
       detectorSource: loaded.source,
       classes: detector.classes,
       score: detector.score,
       nmsIou: detector.nmsIou,
       iou: opts.iou,
-      model: model.card.name,
-      clip: clip.display,
-      from: clip.from,
-      to: clip.to,
-      frames,
-      rain: clip.rain ? null : opts.rain,
-      seed: clip.rain ? null : opts.seed,
-      width: clip.width,
-      height: clip.height,
-      inferWidth: model.infer.width,
-      inferHeight: model.infer.height,
-      smooth: opts.smooth,
-      ep: model.ep,
       clean: { detections: sink.cleanDetections, detectionsPerFrame: round(sink.cleanDetections / Math.max(1, frames), 4) },
       rainy: sink.rainy.result(),
       derained: sink.derained.result(),
-      msPerFrame: { derain: round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length), 2), detect: round(sink.detectMs / Math.max(1, frames), 2) },
+      msPerFrame: { derain: meanMs(stats.inferenceMs), detect: round(sink.detectMs / Math.max(1, frames), 2) },
       annotate: opts.annotate && sink.kept ? opts.annotate : null,
       annotateFrame: sink.kept ? sink.kept.n : null,
       rainSeconds: round(rain.seconds, 2),

@@ -8,47 +8,25 @@ import path from 'node:path';
 import { UserError } from '../../errors.js';
 import type { Frame } from '../../frame.js';
 import { checkModel, openModel, type ModelSettings } from '../../infer/index.js';
-import { FfmpegSource } from '../../ingest/ffmpeg-source.js';
 import type { InputInfo } from '../../ingest/probe.js';
-import { FILE_POLICY, Pipeline, type AbortableSink } from '../../pipeline/index.js';
+import type { AbortableSink } from '../../pipeline/index.js';
 import { lumaOf, type Luma } from '../metrics.js';
+import { clipRunFields, derainClip, meanMs, type ClipRunFields, type ClipRunOptions } from './clip-run.js';
 import { ClipScorer } from './clip-scorer.js';
 import { resolveClip, type Clip } from './clip.js';
 import { FrameReader } from './frame-reader.js';
 import { findMasks } from './masks.js';
 import { writeMontage } from './montage.js';
-import { renderRain, type RainLevel } from './synth-rain.js';
+import { renderRain } from './synth-rain.js';
 import type { Scores } from './video-scores.js';
 
-export interface EvalVideoOptions extends ModelSettings {
-  clip?: string;
-  pairs?: string;
-  from?: number;
-  to?: number;
-  rain: RainLevel;
-  seed: number;
+export interface EvalVideoOptions extends ModelSettings, ClipRunOptions {
   /** CDnet-style motion masks folder (gtNNNNNN.png) */
   masks?: string;
   montage?: string;
-  onStage?: (what: string) => void;
-  onFrame?: (done: number, total: number) => void;
 }
 
-export interface EvalVideoSummary {
-  model: string;
-  clip: string;
-  from: number;
-  to: number;
-  frames: number;
-  /** the rain setting; null for --pairs (the rain is the folder's) */
-  rain: RainLevel | null;
-  seed: number | null;
-  width: number;
-  height: number;
-  inferWidth: number;
-  inferHeight: number;
-  smooth: number;
-  ep: string;
+export interface EvalVideoSummary extends ClipRunFields {
   /** mean inference time per frame (the fused graph, in its worker) */
   msPerFrame: number;
   input: Scores;
@@ -142,7 +120,6 @@ export async function runEvalVideo(opts: EvalVideoOptions): Promise<EvalVideoSum
     }
 
     const model = await openModel(opts, frame, { purpose: 'file' });
-    const { derainer } = model;
     opts.onStage?.(`model ${model.card.name} at ${model.infer.width}x${model.infer.height} on ${model.ep}, smoothing ${opts.smooth || 'off'}`);
     const scorer = new ClipScorer();
     const inputs = new InputLumas();
@@ -155,43 +132,14 @@ export async function runEvalVideo(opts: EvalVideoOptions): Promise<EvalVideoSum
     const rainy = opts.montage ? new FrameReader(rainInfo, montageIndex, 1) : null;
     if (rainy) readers.push(rainy);
     const sink = new ScoringSink(clip, scorer, inputs, clean, maskReader, rainy, montageIndex, opts.onFrame);
-    const pipeline = new Pipeline({
-      source: new FfmpegSource(rainInfo),
-      inference: derainer,
-      sinks: [sink],
-      policy: FILE_POLICY,
-      keepTimings: true,
-      expectFrames: clip.frames.length,
-      onInput: (f) => inputs.put(f),
-    });
-    let stats;
-    try {
-      stats = await pipeline.run();
-    } catch (err) {
-      throw err instanceof UserError ? err : new UserError((err as Error).message, 1);
-    } finally {
-      await derainer.close();
-    }
+    const stats = await derainClip(rainInfo, model, sink, clip.frames.length, (f) => inputs.put(f));
     const scores = scorer.finish();
     if (scores.frames !== clip.frames.length) throw new UserError(`scored ${scores.frames} of ${clip.frames.length} frames`, 1);
     if (opts.montage && sink.montage) await writeMontage(opts.montage, sink.montage, clip.width, clip.height, tmp);
 
-    const ms = stats.inferenceMs;
     return {
-      model: model.card.name,
-      clip: clip.display,
-      from: clip.from,
-      to: clip.to,
-      frames: scores.frames,
-      rain: clip.rain ? null : level,
-      seed: clip.rain ? null : seed,
-      width: clip.width,
-      height: clip.height,
-      inferWidth: model.infer.width,
-      inferHeight: model.infer.height,
-      smooth: opts.smooth,
-      ep: model.ep,
-      msPerFrame: round(ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length), 2),
+      ...clipRunFields(clip, model, opts, scores.frames),
+      msPerFrame: meanMs(stats.inferenceMs),
       input: scores.input,
       output: scores.output,
       staticFraction: scores.staticFraction,
