@@ -16,7 +16,7 @@ import { CAR_CLIP, makeCameraClip, rtpBase, startCamera, waitFor } from '../serv
 const W = 384;
 const H = 216;
 
-async function servedCamera(clip: string, opts: { tcpMaxQueuedBytes?: number } = {}): Promise<{ server: EmbeddedRtspServer; url: string }> {
+async function servedCamera(clip: string, opts: { tcpMaxQueuedBytes?: number; onError?: (err: Error) => void } = {}): Promise<{ server: EmbeddedRtspServer; url: string }> {
   const server = new EmbeddedRtspServer({ host: '127.0.0.1', port: 0, rtpPortStart: rtpBase(), rtpPortCount: 40, ...opts });
   await server.start();
   const camera = startCamera(clip, server.publishUrl('cam'));
@@ -204,6 +204,20 @@ test("a reader's RTCP sent between and inside its requests does not break them",
   await waitFor('media still flowing', () => raw.frames.get(0)! > before + 10, 5000, 50);
   const teardown = await raw.request('TEARDOWN', url);
   assert.equal(teardown.status, 200);
+});
+
+test('a malformed request closes its own connection, logged, while a TCP reader of the same server goes on', { timeout: 45_000 }, async () => {
+  const errors: string[] = [];
+  const { url } = await servedCamera(clip(), { onError: (err) => errors.push(err.message) });
+  const reader = keepReading(url, 'tcp');
+  await waitFor('the reader decoding', () => reader.frames() > 5, 20_000, 100);
+  const u = new URL(url);
+  const bad = connect(Number(u.port), u.hostname, () => bad.write('hello there\r\n\r\n'));
+  bad.on('error', () => {});
+  await new Promise((r) => bad.once('close', r));
+  assert.match(errors.join('\n'), /Invalid RTSP Request-Line/);
+  const n = reader.frames();
+  await waitFor('the reader to go on', () => reader.frames() >= n + 12, 10_000, 100);
 });
 
 test('a TCP reader that stops reading has its packets dropped and counted at the limit, and others go on', { timeout: 45_000 }, async () => {

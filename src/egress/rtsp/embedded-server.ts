@@ -137,7 +137,7 @@ export class EmbeddedRtspServer {
     const pub = this.lib.PublishServer.server as unknown as Server;
     const cli = this.lib.ClientServer.server as unknown as Server;
     // Ahead of the library's own listener, which pipes the socket to its parser.
-    cli.prependListener('connection', wireConnection);
+    cli.prependListener('connection', (sock: Socket) => wireConnection(sock, (err) => this.opts.onError?.(err)));
     for (const s of [pub, cli])
       s.on('connection', (sock: Socket) => {
         this.sockets.add(sock);

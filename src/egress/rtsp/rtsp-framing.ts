@@ -42,7 +42,18 @@ export class InterleavedDemuxer extends Transform {
     super();
   }
 
+  // The parser downstream throws on a malformed request line, from inside our push: it is
+  // handed back as this stream's error, for the connection to be closed, not the process.
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.take(chunk);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
+  }
+
+  private take(chunk: Buffer): void {
     let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = Buffer.alloc(0);
     while (buf.length) {
@@ -73,7 +84,6 @@ export class InterleavedDemuxer extends Transform {
       }
     }
     if (buf.length) this.pending = Buffer.from(buf);
-    done();
   }
 }
 

@@ -76,7 +76,7 @@ class RtspConnection {
 }
 
 /** Installs the framing on a new reader connection; must run before the library pipes the socket. */
-export function wireConnection(socket: Socket): void {
+export function wireConnection(socket: Socket, onBadInput?: (err: Error) => void): void {
   const write = socket.write.bind(socket) as (data: Buffer) => boolean;
   const conn = new RtspConnection(socket, (data) => {
     if (!socket.destroyed && socket.writable) write(data);
@@ -90,7 +90,12 @@ export function wireConnection(socket: Socket): void {
   const pipe = socket.pipe;
   socket.pipe = (<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T => {
     socket.pipe = pipe;
-    return socket.pipe(new InterleavedDemuxer(() => conn.alive())).pipe(dest, opts);
+    const demux = new InterleavedDemuxer(() => conn.alive());
+    demux.once('error', (err) => {
+      onBadInput?.(err);
+      socket.destroy();
+    });
+    return socket.pipe(demux).pipe(dest, opts);
   }) as Socket['pipe'];
   socket.once('close', () => conn.closed());
 }
