@@ -46,14 +46,14 @@ export class InterleavedDemuxer extends Transform {
   // handed back as this stream's error, for the connection to be closed, not the process.
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
-      this.take(chunk);
+      this.demux(chunk);
     } catch (err) {
       return done(err as Error);
     }
     done();
   }
 
-  private take(chunk: Buffer): void {
+  private demux(chunk: Buffer): void {
     let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = Buffer.alloc(0);
     while (buf.length) {
