@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import ort from 'onnxruntime-node';
 import { Derainer } from '../src/infer/derainer.ts';
 import { countFlops } from '../src/infer/flops.ts';
-import { FUSED_IO } from '../src/infer/fused-graph.ts';
+import { fusedFeeds } from '../src/infer/model-speed.ts';
+import { MODEL_DEFAULTS } from '../src/infer/model-settings.ts';
 import { parseSize } from '../src/infer/infer-size.ts';
 import { prepareModel } from '../src/infer/prepare-model.ts';
 import { chooseModel } from '../src/infer/open-model.ts';
@@ -53,8 +53,8 @@ function steadyFps(doneAt: number[]): number {
   return (doneAt.length - 1) / ((doneAt[doneAt.length - 1] - doneAt[0]) / 1000);
 }
 
-async function modelOnly(frames: Buffer[], fused: Uint8Array): Promise<{ fps: number; ms: number[]; ep: string }> {
-  const d = await Derainer.open({ model: fused, width: W, height: H, ep: 'auto', threads: opts.threads, smooth: 0.6 });
+async function modelOnly(frames: Buffer[], fused: Uint8Array, past: number[] | null): Promise<{ fps: number; ms: number[]; ep: string }> {
+  const d = await Derainer.open({ model: fused, width: W, height: H, ep: 'auto', threads: opts.threads, smooth: MODEL_DEFAULTS.smooth, past });
   const frameOf = (i: number): Frame => ({ data: frames[i % frames.length], width: W, height: H, seq: i, pts: i / 25, capturedAt: 0 });
   await d.infer(frameOf(0)); // warm-up
   const doneAt: number[] = [];
@@ -80,11 +80,7 @@ async function main() {
   const prepared = prepareModel(chooseModel(opts.model, 'auto').name, { width: W, height: H }, { inferSize });
   log(`bench: ${frames.length} frames of ${W}x${H}, model ${prepared.card.name} at ${prepared.infer.width}x${prepared.infer.height}`);
 
-  const flops = await countFlops(prepared.fused, {
-    [FUSED_IO.frame]: new ort.Tensor('uint8', new Uint8Array(frames[0]), [H, W, 3]),
-    [FUSED_IO.state]: new ort.Tensor('float32', new Float32Array(3 * W * H), [1, 3, H, W]),
-    [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([0.6]), [1]),
-  });
+  const flops = await countFlops(prepared.fused, fusedFeeds(W, H, prepared.past, new Uint8Array(frames[0])));
   const peak = await convPeak(opts.threads);
   log(`bench: convolution peak ${peak.toFixed(1)} GFLOP/s; model ${(flops / 1e9).toFixed(3)} GFLOP/frame`);
 
@@ -98,7 +94,7 @@ async function main() {
     const modelRuns: Awaited<ReturnType<typeof modelOnly>>[] = [];
     const pipeRuns: { fps: number; wallFps: number; ms: { p50: number; p95: number } }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const m = await modelOnly(frames, prepared.fused);
+      const m = await modelOnly(frames, prepared.fused, prepared.past);
       modelRuns.push(m);
       const doneAt: number[] = [];
       const summary = await runJob({
@@ -106,7 +102,7 @@ async function main() {
         output: path.join(tmp, 'out.mp4'),
         model: opts.model,
         inferSize,
-        smooth: 0.6,
+        smooth: MODEL_DEFAULTS.smooth,
         ep: 'auto',
         threads: opts.threads,
         onFrame: () => doneAt.push(performance.now()),

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { FUSED_IO } from './fused-graph.js';
+import { MODEL_DEFAULTS } from './model-settings.js';
 import { prepareModel } from './prepare-model.js';
 import { openSession } from './session.js';
 import { ortLogSeverity } from './session.js';
@@ -32,14 +33,20 @@ export interface SpeedResult {
   gflopPerFrame: number;
 }
 
-function feeds(width: number, height: number): Record<string, ort.Tensor> {
+/** Inputs for one run of a fused graph outside the worker (timing, counting): zero state; by default a ramp frame. */
+export function fusedFeeds(width: number, height: number, past: number[] | null, frame?: Uint8Array): Record<string, ort.Tensor> {
   // Content does not change the work; a ramp keeps the values ordinary.
-  const frame = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7) % 251);
-  return {
+  frame ??= Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7) % 251);
+  const f: Record<string, ort.Tensor> = {
     [FUSED_IO.frame]: new ort.Tensor('uint8', frame, [height, width, 3]),
     [FUSED_IO.state]: new ort.Tensor('float32', new Float32Array(3 * width * height), [1, 3, height, width]),
-    [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([0.6]), [1]),
+    [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([MODEL_DEFAULTS.smooth]), [1]),
   };
+  if (past) {
+    f[FUSED_IO.past] = new ort.Tensor('float32', new Float32Array(past.reduce((a, b) => a * b, 1)), past);
+    f[FUSED_IO.reset] = new ort.Tensor('float32', new Float32Array([0]), [1]);
+  }
+  return f;
 }
 
 interface ProfileEvent {
@@ -66,7 +73,7 @@ export function flopsFromProfile(events: ProfileEvent[]): number {
   return flops;
 }
 
-async function countFlopsByProfile(fused: Uint8Array, width: number, height: number): Promise<number> {
+async function countFlopsByProfile(fused: Uint8Array, width: number, height: number, past: number[] | null): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'derain-profile-'));
   try {
     // 'basic' keeps Conv and MatMul as themselves (no blocked layouts or fused kernels to decode);
@@ -78,7 +85,7 @@ async function countFlopsByProfile(fused: Uint8Array, width: number, height: num
       profileFilePrefix: path.join(dir, 'run'),
       extra: { session: { disable_prepacking: '1' } },
     });
-    await session.run(feeds(width, height));
+    await session.run(fusedFeeds(width, height, past));
     session.endProfiling();
     await session.release();
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
@@ -93,9 +100,9 @@ export async function measureSpeed(model: string, opts: SpeedOptions = {}): Prom
   const width = opts.width ?? 640;
   const height = opts.height ?? 360;
   const prepared = prepareModel(model, { width, height }, {});
-  const flops = await countFlopsByProfile(prepared.fused, width, height);
+  const flops = await countFlopsByProfile(prepared.fused, width, height, prepared.past);
   const { session, ep } = await openSession(prepared.fused, { ep: 'cpu', threads: opts.threads });
-  const input = feeds(width, height);
+  const input = fusedFeeds(width, height, prepared.past);
   const msEach: number[] = [];
   try {
     await session.run(input);

@@ -3,11 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
 import { chooseModel } from '../../src/infer/open-model.ts';
 const defaultModelName = (ep: 'auto' | 'cpu' | 'cuda') => chooseModel(undefined, ep).name;
 import { countFlops } from '../../src/infer/flops.ts';
-import { FUSED_IO } from '../../src/infer/fused-graph.ts';
+import { fusedFeeds } from '../../src/infer/model-speed.ts';
 import { prepareModel } from '../../src/infer/prepare-model.ts';
 import { derain, makeClip, ROOT, tmpDir } from '../helpers.ts';
 
@@ -113,10 +112,6 @@ test('derain models speed: ms/frame and GFLOP/frame of the fused graph, counting
   assert.ok(s.msPerFrame > 0 && s.msEach.length === 1);
   // flops.ts counts the same graph another way (every intermediate tensor kept from one run).
   const prepared = prepareModel('builtin-medium', { width: 640, height: 360 }, {});
-  const flops = await countFlops(prepared.fused, {
-    [FUSED_IO.frame]: new ort.Tensor('uint8', new Uint8Array(640 * 360 * 3), [360, 640, 3]),
-    [FUSED_IO.state]: new ort.Tensor('float32', new Float32Array(3 * 640 * 360), [1, 3, 360, 640]),
-    [FUSED_IO.smooth]: new ort.Tensor('float32', new Float32Array([0.6]), [1]),
-  });
+  const flops = await countFlops(prepared.fused, fusedFeeds(640, 360, prepared.past, new Uint8Array(640 * 360 * 3)));
   assert.ok(Math.abs(s.gflopPerFrame - flops / 1e9) < 0.01, `${s.gflopPerFrame} vs ${flops / 1e9}`);
 });

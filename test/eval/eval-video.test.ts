@@ -8,6 +8,7 @@ import { lumaOf, SsimReference, type Luma } from '../../src/eval/metrics.ts';
 import { SsimMapReference } from '../../src/eval/ssim-map.ts';
 import { changeClasses, dilate } from '../../src/eval/video/masks.ts';
 import { VideoScores } from '../../src/eval/video/video-scores.ts';
+import { MODEL_DEFAULTS } from '../../src/infer/model-settings.ts';
 import { decodeRgb, derain, ffmpeg, tmpDir } from '../helpers.ts';
 
 const W = 64;
@@ -109,7 +110,7 @@ test('--rain none: the input is the clean clip, 100 dB and no flicker; the JSON 
   }
   assert.equal(s.model, 'builtin-tiny');
   assert.deepEqual([s.from, s.to, s.frames], [1, N, N]);
-  assert.deepEqual([s.rain, s.seed, s.smooth], ['none', 1, 0.6]);
+  assert.deepEqual([s.rain, s.seed, s.smooth], ['none', 1, MODEL_DEFAULTS.smooth]);
   assert.deepEqual([s.inferWidth, s.inferHeight], [W, H]);
   assert.ok(s.msPerFrame > 0);
   assert.deepEqual(s.input, { psnr: 100, ssim: 1, psnrStatic: 100, psnrMoving: 100, ssimStatic: 1, ssimMoving: 1, flickerStatic: 0 });

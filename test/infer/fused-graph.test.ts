@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { buildBuiltinModel, seededRandom } from '../../src/infer/builtin-model.ts';
-import { buildFusedBytes, CUT_HIGH, CUT_LOW, MOTION_HIGH, MOTION_LOW } from '../../src/infer/fused-graph.ts';
+import { buildFusedBytes, CUT_HIGH, CUT_LOW, DOWN_SHARE, MOTION_DILATE, MOTION_ERODE, MOTION_HIGH, MOTION_LOW } from '../../src/infer/fused-graph.ts';
 import { encodeModel } from '../../src/infer/onnx-proto.ts';
 
 type Img = { c: number; h: number; w: number; d: Float64Array };
@@ -88,19 +88,32 @@ async function reference(frame: Uint8Array, H: number, W: number, h: number, w: 
   for (let p = 0; p < H * W; p++) change[p] = (Math.abs(yv.d[p] - state.d[p]) + Math.abs(yv.d[H * W + p] - state.d[H * W + p]) + Math.abs(yv.d[2 * H * W + p] - state.d[2 * H * W + p])) / 3;
   const meanChange = change.reduce((a, b) => a + b, 0) / (H * W);
   const cut = clamp01((meanChange - CUT_LOW) / (CUT_HIGH - CUT_LOW));
+  // opening: the minimum over ERODE×ERODE, then the maximum of that over DILATE×DILATE (pixels outside the frame take no part)
+  const pool = (src: Float64Array, k: number, pick: (a: number, b: number) => number, start: number) => {
+    const o = new Float64Array(H * W);
+    const r = k >> 1;
+    for (let y = 0; y < H; y++)
+      for (let xx = 0; xx < W; xx++) {
+        let v = start;
+        for (let dy = -r; dy <= r; dy++)
+          for (let dx = -r; dx <= r; dx++) {
+            const yy = y + dy;
+            const x2 = xx + dx;
+            if (yy >= 0 && yy < H && x2 >= 0 && x2 < W) v = pick(v, src[yy * W + x2]);
+          }
+        o[y * W + xx] = v;
+      }
+    return o;
+  };
+  const opened = pool(pool(change, MOTION_ERODE, Math.min, Infinity), MOTION_DILATE, Math.max, -Infinity);
   const next = img(3, H, W);
   const out = new Uint8Array(H * W * 3);
   for (let y = 0; y < H; y++)
     for (let xx = 0; xx < W; xx++) {
-      let near = 0;
-      for (let dy = -1; dy <= 1; dy++)
-        for (let dx = -1; dx <= 1; dx++) {
-          const yy = y + dy;
-          const x2 = xx + dx;
-          if (yy >= 0 && yy < H && x2 >= 0 && x2 < W) near = Math.max(near, change[yy * W + x2]);
-        }
-      const m = Math.max(clamp01((near - MOTION_LOW) / (MOTION_HIGH - MOTION_LOW)), cut);
-      const a = 1 + smooth * (m - 1);
+      const p = y * W + xx;
+      const m = Math.max(clamp01((opened[p] - MOTION_LOW) / (MOTION_HIGH - MOTION_LOW)), cut);
+      const brighter = yv.d[p] - state.d[p] + (yv.d[H * W + p] - state.d[H * W + p]) + (yv.d[2 * H * W + p] - state.d[2 * H * W + p]) > 0;
+      const a = 1 + smooth * (brighter ? 1 : DOWN_SHARE) * (m - 1);
       for (let c = 0; c < 3; c++) {
         const i = (c * H + y) * W + xx;
         next.d[i] = clamp01(state.d[i] + a * (yv.d[i] - state.d[i]));
