@@ -81,7 +81,7 @@ async function serveCommand(flags: ServeFlags): Promise<void> {
   const log = stderrLog;
   const svc = await startServe(config, { log, routes: dashboardRoutes() });
   log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (dashboard at /, /healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
-  if (svc.rtsp) log(`derain serve: RTSP ${svc.rtsp.readUrl('<id>')} (RTP over UDP)`);
+  if (svc.rtsp) log(`derain serve: RTSP ${svc.rtsp.readUrl('<id>')} (RTP over TCP or UDP)`);
   for (const s of config.streams) {
     const outs = [
       s.outputs.rtsp && svc.rtsp ? svc.rtsp.readUrl(s.id) : null,
