@@ -66,6 +66,22 @@ test('a malformed card names the field', () => {
   assert.throws(() => resolveModel(folder), /"output" must be "image" or "residual"/);
 });
 
+test('a temporal card: frames must be 1..8, and the model must take 3 × frames channels', () => {
+  const bad = path.join(dir, 'badframes');
+  saveModel(bad, { name: 'x', output: 'residual', frames: 0 });
+  assert.throws(() => resolveModel(bad), /"frames" must be a whole number from 1 to 8/);
+  // the built-in network takes one RGB frame (3 channels): a card saying 5 frames is refused
+  const mismatch = path.join(dir, 'mismatch');
+  saveModel(mismatch, { name: 'five', output: 'residual', sizeMultiple: 4, frames: 5 });
+  assert.throws(
+    () => prepareModel(mismatch, { width: 64, height: 48 }, {}),
+    (e: unknown) => e instanceof ModelError && /its input has 3 channels; a model of 5 RGB frames \(card "frames"\) takes 15/.test(e.message),
+  );
+  const single = path.join(dir, 'single');
+  saveModel(single, { name: 'one', output: 'residual', sizeMultiple: 4 });
+  assert.equal(prepareModel(single, { width: 64, height: 48 }, {}).past, null, 'a single-frame model has no past state');
+});
+
 test('derain run takes a user export one card away', async () => {
   const folder = path.join(dir, 'cli-model');
   saveModel(folder, { name: 'cli-export', output: 'residual', sizeMultiple: 4 });
