@@ -3,11 +3,13 @@
 import type { WebSocket } from 'ws';
 import type { Registry } from 'prom-client';
 import type { WsFormat } from '../protocol/frame-header.js';
-import type { StreamStatus } from '../protocol/api.js';
+import type { ShardInfo, StreamStatus } from '../protocol/api.js';
 
 export type { StreamState, StreamStatus } from '../protocol/api.js';
 
 export interface StreamDirectory {
+  /** which camera shard this service is; null when not sharded */
+  readonly shard: ShardInfo | null;
   list(): StreamStatus[];
   get(id: string): StreamStatus | undefined;
   /** JPEG of the newest derained frame (raw: the newest input frame); null before the first frame */

@@ -2,12 +2,13 @@
 //   GET /livez                            200 while the process serves HTTP (liveness probes)
 //   GET /healthz                          200 when every stream is live, else 503 with each stream's reason
 //   GET /metrics                          Prometheus text format
-//   GET /api/streams                      every stream's status (api-types.ts StreamStatus)
+//   GET /api/streams                      every stream's status (protocol/api.ts StreamList), and the shard
 //   GET /api/streams/<id>                 one stream's status
 //   GET /api/streams/<id>/snapshot.jpg    the newest derained frame; ?raw=1 for the input frame
 // With a token configured, /api/* needs it (as does /ws/*); /healthz and /metrics stay open
 // for probes and scrapers, and show no credentials.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StreamList } from '../protocol/api.js';
 import type { StreamDirectory } from './api-types.js';
 
 export interface Route {
@@ -72,7 +73,7 @@ export function apiRoutes(dir: StreamDirectory): Route[] {
       path: /^\/api\/streams\/?$/,
       auth: true,
       handle(_req, res) {
-        sendJson(res, 200, { streams: dir.list() });
+        sendJson(res, 200, { shard: dir.shard, streams: dir.list() } satisfies StreamList);
       },
     },
     {

@@ -13,6 +13,19 @@ export type DropReason =
   /** the model failed on the frame: it was dropped and the stream went on */
   | 'inference_error';
 
+/** Which of the camera shards a service is (`serve --shard I/N`): it serves the streams whose id hashes to `index`. */
+export interface ShardInfo {
+  index: number;
+  count: number;
+}
+
+/** GET /api/streams. */
+export interface StreamList {
+  /** null when the service is not sharded (it serves its whole config) */
+  shard: ShardInfo | null;
+  streams: StreamStatus[];
+}
+
 /** One entry of GET /api/streams (never holds credentials). */
 export interface StreamStatus {
   id: string;

@@ -8,6 +8,7 @@ import { UserError, redactUrl } from '../errors.js';
 import { EpUnavailableError, ModelError, checkModel, isInferUserError, modelSettingsFields, withDefaults, type ModelSettings } from '../infer/index.js';
 import { bool, fieldPath, num, port, seconds } from '../util/fields.js';
 import { liveInputKind, type LiveInputKind } from '../ingest/input-url.js';
+import type { ShardInfo } from '../protocol/api.js';
 
 export type Transport = 'tcp' | 'udp';
 
@@ -44,6 +45,8 @@ export interface ServeConfig {
   server: { host: string; port: number; token?: string; allowedOrigins?: string[] };
   rtsp: RtspEgressConfig;
   streams: StreamConfig[];
+  /** set by shardConfig: this service serves one shard of the config's streams */
+  shard?: ShardInfo;
 }
 
 const recordSchema = z.strictObject({

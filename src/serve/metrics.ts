@@ -2,7 +2,7 @@
 // registry (several can run in one process, as in the tests).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-import type { DropReason } from '../protocol/api.js';
+import type { DropReason, ShardInfo } from '../protocol/api.js';
 
 export type { DropReason };
 
@@ -10,6 +10,8 @@ export type { DropReason };
 export interface GaugeSource {
   ringDepth(stream: string): number;
   sinkClients(stream: string): Record<string, number>;
+  /** RTP/RTCP packets the embedded RTSP server did not send to TCP readers too far behind; null without an embedded server */
+  rtspDroppedPackets(stream: string): number | null;
   streamIds(): string[];
 }
 
@@ -25,7 +27,7 @@ export class ServeMetrics {
   readonly sourceUp: Gauge<'stream'>;
   readonly reconnects: Counter<'stream'>;
 
-  constructor(gauges: GaugeSource) {
+  constructor(gauges: GaugeSource, shard: ShardInfo | null = null) {
     const registers = [this.registry];
     this.framesIngested = new Counter({ name: 'derain_frames_ingested_total', help: 'Frames decoded from the source', labelNames: ['stream'], registers });
     this.framesProcessed = new Counter({ name: 'derain_frames_processed_total', help: 'Frames derained and handed to the outputs', labelNames: ['stream'], registers });
@@ -54,6 +56,25 @@ export class ServeMetrics {
         for (const id of gauges.streamIds()) for (const [sink, n] of Object.entries(gauges.sinkClients(id))) this.set({ stream: id, sink }, n);
       },
     });
+    // the server keeps the count, so it is read at each scrape rather than incremented here
+    new Counter({
+      name: 'derain_rtsp_packets_dropped_total',
+      help: 'RTP/RTCP packets of the embedded RTSP server not sent to a TCP reader more than 1 MiB behind',
+      labelNames: ['stream'],
+      registers,
+      collect() {
+        this.reset();
+        for (const id of gauges.streamIds()) {
+          const n = gauges.rtspDroppedPackets(id);
+          if (n !== null) this.inc({ stream: id }, n);
+        }
+      },
+    });
+    if (shard) {
+      // an info metric: the shard is in the labels, so a query can join it onto any series of the target
+      const info = new Gauge({ name: 'derain_shard_info', help: 'The camera shard this service serves (serve --shard index/count)', labelNames: ['index', 'count'], registers });
+      info.set({ index: String(shard.index), count: String(shard.count) }, 1);
+    }
     collectDefaultMetrics({ register: this.registry });
   }
 

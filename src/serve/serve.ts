@@ -35,6 +35,7 @@ function rtspTarget(config: ServeConfig, embedded: EmbeddedRtspServer | null): R
       readers: (id) => embedded.readers(id),
       published: (id) => embedded.published(id),
       unpublish: (id) => embedded.unpublish(id),
+      droppedPackets: (id) => embedded.tcpDroppedPackets(id),
     };
   }
   if (config.rtsp.kind === 'external') {
@@ -52,7 +53,7 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
     embedded = new EmbeddedRtspServer({ ...config.rtsp, allowPublish: (p) => ids.has(p), onError: (err) => log(`RTSP server: ${err.message}`) });
     await embedded.start();
   }
-  const manager = new StreamManager(config.streams, rtspTarget(config, embedded), log, opts.inFlight);
+  const manager = new StreamManager(config.streams, rtspTarget(config, embedded), log, opts.inFlight, config.shard ?? null);
   let http: HttpService;
   try {
     const { host, port, token, allowedOrigins } = config.server;

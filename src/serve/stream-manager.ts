@@ -2,6 +2,7 @@
 import type { WebSocket } from 'ws';
 import type { WsFormat } from '../egress/ws/frame-header.js';
 import type { StreamDirectory, StreamStatus } from '../http/api-types.js';
+import type { ShardInfo } from '../protocol/api.js';
 import type { StreamConfig } from './config.js';
 import { ServeMetrics } from './metrics.js';
 import { SessionPool } from './session-pool.js';
@@ -18,16 +19,21 @@ export class StreamManager implements StreamDirectory {
     log: (msg: string) => void,
     /** frames one session runs at a time (SessionPool) */
     inFlight?: number,
+    readonly shard: ShardInfo | null = null,
   ) {
     this.pool = new SessionPool(inFlight);
-    this.metrics = new ServeMetrics({
-      streamIds: () => [...this.streams.keys()],
-      ringDepth: (id) => this.streams.get(id)?.ringDepth() ?? 0,
-      sinkClients: (id): Record<string, number> => {
-        const s = this.streams.get(id)?.status();
-        return s ? { ws: s.clients.ws, rtsp: s.clients.rtsp } : {};
+    this.metrics = new ServeMetrics(
+      {
+        streamIds: () => [...this.streams.keys()],
+        ringDepth: (id) => this.streams.get(id)?.ringDepth() ?? 0,
+        sinkClients: (id): Record<string, number> => {
+          const s = this.streams.get(id)?.status();
+          return s ? { ws: s.clients.ws, rtsp: s.clients.rtsp } : {};
+        },
+        rtspDroppedPackets: (id) => this.rtsp?.droppedPackets?.(id) ?? null,
       },
-    });
+      shard,
+    );
     for (const cfg of configs) this.streams.set(cfg.id, new Stream(cfg, { pool: this.pool, metrics: this.metrics, rtsp: this.rtsp, log }));
   }
 

@@ -30,6 +30,8 @@ export interface RtspTarget {
   /** whether stream `id` can be played yet (false while its encoder is still announcing it) */
   published(id: string): boolean;
   unpublish(id: string): void;
+  /** packets not sent to readers too far behind (the embedded server's TCP readers) */
+  droppedPackets?(id: string): number;
 }
 
 export interface StreamDeps {
