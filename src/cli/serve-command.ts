@@ -1,12 +1,14 @@
 // `derain serve`: the live service. Runs until SIGINT/SIGTERM, then shuts down in order
 // (sources, frames in flight, encoders finished so recordings play, clients) within 5 s.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { demoConfig, loadConfig, type ServeConfig } from '../serve/config.js';
-import { parseShard, shardConfig } from '../serve/shard.js';
+import { parseShard, shardConfig, shardFromHostname, type Shard } from '../serve/shard.js';
 import { stderrLog } from '../serve/log.js';
 import { startServe } from '../serve/serve.js';
 import { dashboardRoutes } from '../http/dashboard.js';
+import { UserError } from '../errors.js';
 
 interface ServeFlags {
   config?: string;
@@ -14,6 +16,7 @@ interface ServeFlags {
   port?: number;
   rtspPort?: number;
   shard?: string;
+  shardFromHostname?: string;
 }
 
 /** Shutdown must be over by then: a process that does not go away in time is ended anyway. */
@@ -74,10 +77,23 @@ function withFlags(config: ServeConfig, flags: ServeFlags): ServeConfig {
   return { ...config, server, rtsp };
 }
 
+function shardOfFlags(flags: ServeFlags): Shard | null {
+  if (flags.shard !== undefined && flags.shardFromHostname !== undefined) throw new UserError('--shard and --shard-from-hostname: give one of them');
+  if (flags.shard !== undefined) return parseShard(flags.shard);
+  if (flags.shardFromHostname !== undefined) return shardFromHostname(flags.shardFromHostname, hostname());
+  return null;
+}
+
 async function serveCommand(flags: ServeFlags): Promise<void> {
+  const shard = shardOfFlags(flags);
   const loaded = withFlags(flags.config ? loadConfig(flags.config) : demoConfig(), flags);
-  const config = flags.shard ? shardConfig(loaded, parseShard(flags.shard)) : loaded;
-  if (flags.shard) stderrLog(`derain serve: shard ${flags.shard}: ${config.streams.length} of ${loaded.streams.length} streams (${config.streams.map((s) => s.id).join(', ') || 'none'})`);
+  const config = shard ? shardConfig(loaded, shard) : loaded;
+  if (shard) {
+    const ids = config.streams.map((s) => s.id).join(', ');
+    stderrLog(
+      `derain serve: shard ${shard.index}/${shard.count}: ${config.streams.length} of ${loaded.streams.length} streams (${ids || 'none: this shard serves nothing until the config has a stream that hashes to it'})`,
+    );
+  }
   const log = stderrLog;
   const svc = await startServe(config, { log, routes: dashboardRoutes() });
   log(`derain serve (${config.origin}): HTTP ${svc.httpUrl} (dashboard at /, /healthz, /metrics, /api/streams, /ws/<id>)${config.server.token ? ', bearer token required for /api and /ws' : ''}`);
@@ -130,6 +146,7 @@ export function registerServeCommand(program: Command): void {
     .option('--host <address>', 'HTTP listen address (overrides server.host; default 127.0.0.1)')
     .option('--port <n>', 'HTTP port (overrides server.port; default 8080)', portNumber('--port'))
     .option('--rtsp-port <n>', 'port of the embedded RTSP server (overrides rtsp.port; default 8554)', portNumber('--rtsp-port'))
-    .option('--shard <I/N>', 'serve streams I, I+N, I+2N... of the config (from 0): N processes share one config')
+    .option('--shard <I/N>', 'serve the streams whose id hashes to shard I of N (from 0): N processes given one config serve each stream once')
+    .option('--shard-from-hostname <N>', "--shard I/N with I the ordinal at the end of the host name (a StatefulSet pod's, derain-I)")
     .action(serveCommand);
 }
