@@ -1,15 +1,16 @@
 // deploy/k8s: the kustomize base and the GPU overlay, rendered by `kubectl kustomize` where a
 // kubectl with kustomize 5 is installed (no cluster here, so nothing is applied), and checked the
 // way a cluster would use them: selectors that select, ports and probes that name what exists,
-// the camera shards (one serve config per pod ordinal, each loaded by serve's own config loader,
-// no camera in two shards, as many shards as replicas), the image's user and files, the
+// the camera shards (one serve config for every pod, loaded by serve's own config loader, each pod
+// told as many shards as there are replicas, so every camera is on exactly one pod), the image's user and files, the
 // ServiceMonitor's Service and port, and the PrometheusRule equal to the compose rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../src/serve/config.ts';
+import { loadConfig, type ServeConfig } from '../../src/serve/config.ts';
+import { shardConfig, shardFromHostname } from '../../src/serve/shard.ts';
 import { tmpDir } from '../helpers.ts';
 import { DEPLOY, ROOT, execForm, parseDockerfile, readYaml, readYamlDocs, stage, which } from './deploy-helpers.ts';
 
@@ -39,36 +40,49 @@ const one = (objs: any[], kind: string, name?: string) => {
 };
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
-/** Writes a shard file of the ConfigMap where serve would read it, and loads it. */
-function loadShard(dir: string, name: string, text: string, env: Record<string, string> = SECRET_ENV) {
+/** Writes a config file of the ConfigMap where serve would read it, and loads it. */
+function loadFrom(dir: string, name: string, text: string, env: Record<string, string> = SECRET_ENV) {
   const file = path.join(dir, name);
   writeFileSync(file, text);
   return loadConfig(file, env);
 }
 
+const ARGS = ['serve', '-c', '/etc/derain/serve.yaml', '--shard-from-hostname', '$(SHARDS)'];
+
+/**
+ * What the StatefulSet's pods serve: each pod, by its host name (<name>-<ordinal>), takes its
+ * shard of the config; every camera is on exactly one pod and a pod beyond SHARDS would refuse to start.
+ */
+function checkShards(sts: any, c: any, cfg: ServeConfig) {
+  assert.deepEqual(c.args, ARGS);
+  const shards = c.env.find((e: any) => e.name === 'SHARDS');
+  assert.equal(shards.value, String(sts.spec.replicas), 'SHARDS = replicas');
+  const owner = new Map<string, number>();
+  for (let i = 0; i < sts.spec.replicas; i++) {
+    const shard = shardFromHostname(shards.value, `${sts.metadata.name}-${i}`);
+    assert.deepEqual(shard, { index: i, count: sts.spec.replicas });
+    const mine = shardConfig(cfg, shard).streams;
+    for (const s of mine) {
+      assert.ok(!owner.has(s.id), `stream ${s.id} is on pod ${owner.get(s.id)} and pod ${i}`);
+      owner.set(s.id, i);
+    }
+    assert.ok(mine.length > 0, `pod ${i} has cameras (a fresh install shows one on every pod)`);
+  }
+  assert.deepEqual([...owner.keys()].sort(), cfg.streams.map((s) => s.id).sort(), 'every camera on a pod');
+  assert.throws(() => shardFromHostname(shards.value, `${sts.metadata.name}-${sts.spec.replicas}`), /only \d+ shards/);
+}
+
 const cpuImage = parseDockerfile(readFileSync(path.join(DEPLOY, 'docker/Dockerfile'), 'utf8'));
 const runtime = stage(cpuImage, 'runtime');
 
-test('sources: as many shard files as replicas, numbered from 0, each a serve config, no camera in two shards', () => {
+test('sources: one serve config for every pod, loaded as serve loads it; SHARDS = replicas, every camera on exactly one pod', () => {
   const kz = readYaml(path.join(K8S, 'base/kustomization.yaml'));
   const sts = readYaml(path.join(K8S, 'base/statefulset.yaml'));
-  const shardFiles: string[] = kz.configMapGenerator.find((g: any) => g.name === 'derain-shards').files;
-  assert.deepEqual(
-    shardFiles,
-    Array.from({ length: sts.spec.replicas }, (_x, i) => `shards/shard-${i}.yaml`),
-  );
-  const dir = tmpDir();
-  const owner = new Map<string, number>();
-  shardFiles.forEach((f, i) => {
-    const cfg = loadShard(dir, path.basename(f), readFileSync(path.join(K8S, 'base', f), 'utf8'));
-    assert.equal(cfg.server.host, '0.0.0.0');
-    assert.equal(cfg.server.token, SECRET_ENV.DERAIN_TOKEN, 'a token (from the Secret)');
-    for (const s of cfg.streams) {
-      assert.ok(!owner.has(s.id), `stream ${s.id} is in shard ${owner.get(s.id)} and shard ${i}`);
-      owner.set(s.id, i);
-    }
-    assert.ok(cfg.streams.length > 0, `shard ${i} has cameras`);
-  });
+  assert.deepEqual(kz.configMapGenerator.find((g: any) => g.name === 'derain-config').files, ['serve.yaml']);
+  const cfg = loadConfig(path.join(K8S, 'base/serve.yaml'), SECRET_ENV);
+  assert.equal(cfg.server.host, '0.0.0.0');
+  assert.equal(cfg.server.token, SECRET_ENV.DERAIN_TOKEN, 'a token (from the Secret)');
+  checkShards(sts, sts.spec.template.spec.containers[0], cfg);
   // the same rules in the PrometheusRule as in compose
   const rule = readYaml(path.join(K8S, 'base/prometheusrule.yaml'));
   assert.deepEqual(rule.spec.groups, readYaml(path.join(DEPLOY, 'compose/prometheus/rules.yml')).groups);
@@ -91,28 +105,18 @@ test('base, rendered: namespace, selectors, ports, probes, the non-root read-onl
   const [c] = pod.spec.containers;
   assert.equal(pod.spec.containers.length, 1);
   assert.equal(c.image, 'derain-stream:latest');
-  // serve -c /etc/derain/shards/shard-$(SHARD).yaml, SHARD = the pod's ordinal (its pod-index label)
+  // serve -c /etc/derain/serve.yaml --shard-from-hostname $(SHARDS): the pod's ordinal from its host name
   assert.equal(c.command, undefined, "the image's ENTRYPOINT, node dist/cli.js");
   assert.deepEqual(execForm(runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)!.args), ['node', 'dist/cli.js']);
-  assert.deepEqual(c.args, ['serve', '-c', '/etc/derain/shards/shard-$(SHARD).yaml']);
-  assert.deepEqual(c.env.find((e: any) => e.name === 'SHARD').valueFrom, { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } });
-  const shardsMount = c.volumeMounts.find((m: any) => m.mountPath === '/etc/derain/shards');
-  const shardsVolume = pod.spec.volumes.find((v: any) => v.name === shardsMount.name);
-  const cm = one(objs, 'ConfigMap', shardsVolume.configMap.name); // the generated (hashed) name
-  assert.match(cm.metadata.name, /^derain-shards-[a-z0-9]{10}$/);
-  const keys = Object.keys(cm.data).sort();
-  assert.deepEqual(
-    keys,
-    Array.from({ length: sts.spec.replicas }, (_x, i) => `shard-${i}.yaml`),
-    'a shard for every ordinal',
-  );
-  const dir = tmpDir();
-  const httpPort = c.ports.find((p: any) => p.name === 'http').containerPort;
-  for (const k of keys) {
-    const cfg = loadShard(dir, k, cm.data[k]);
-    assert.equal(cfg.server.port, httpPort, `${k}: serve listens on the container's http port`);
-    if (cfg.rtsp.kind === 'embedded') assert.equal(cfg.rtsp.port, c.ports.find((p: any) => p.name === 'rtsp').containerPort);
-  }
+  const configMount = c.volumeMounts.find((m: any) => m.mountPath === '/etc/derain');
+  const configVolume = pod.spec.volumes.find((v: any) => v.name === configMount.name);
+  const cm = one(objs, 'ConfigMap', configVolume.configMap.name); // the generated (hashed) name
+  assert.match(cm.metadata.name, /^derain-config-[a-z0-9]{10}$/);
+  assert.deepEqual(Object.keys(cm.data), ['serve.yaml'], "the file -c names, in the volume's folder");
+  const cfg = loadFrom(tmpDir(), 'serve.yaml', cm.data['serve.yaml']);
+  assert.equal(cfg.server.port, c.ports.find((p: any) => p.name === 'http').containerPort, "serve listens on the container's http port");
+  if (cfg.rtsp.kind === 'embedded') assert.equal(cfg.rtsp.port, c.ports.find((p: any) => p.name === 'rtsp').containerPort);
+  checkShards(sts, c, cfg);
   assert.deepEqual(c.envFrom, [{ secretRef: { name: 'derain-secrets' } }]);
 
   // probes: the image's healthcheck (alive = HTTP answers), never /healthz's 200
@@ -180,22 +184,16 @@ test('gpu overlay, rendered: the CUDA image, nvidia.com/gpu: 1, ep cuda; everyth
     c.env.find((e: any) => e.name === 'DERAIN_EP'),
     { name: 'DERAIN_EP', value: 'cuda' },
   );
-  assert.ok(
-    c.env.some((e: any) => e.name === 'SHARD'),
-    "the base's env is kept",
-  );
+  checkShards(one(gpu, 'StatefulSet'), c, loadConfig(path.join(K8S, 'base/serve.yaml'), SECRET_ENV)); // the base's args and SHARDS are kept
   assert.ok(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 600, 'room for a TensorRT engine build');
   assert.deepEqual(c.startupProbe.exec, base.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers[0].startupProbe.exec, 'the probe command is kept');
   assert.ok(
     one(gpu, 'StatefulSet').spec.template.spec.tolerations.some((t: any) => t.key === 'nvidia.com/gpu'),
     'tolerates GPU nodes',
   );
-  // the shards load with ep cuda up to the one check this machine cannot pass: a GPU build of onnxruntime
-  const dir = tmpDir();
-  mkdirSync(path.join(dir, 'gpu'));
-  const cm = one(gpu, 'ConfigMap');
-  for (const [k, text] of Object.entries<string>(cm.data))
-    assert.throws(() => loadShard(path.join(dir, 'gpu'), k, text, { ...SECRET_ENV, DERAIN_EP: 'cuda' }), /\.ep: execution provider cuda is not available: cuda: provider not installed/);
+  // the config loads with ep cuda up to the one check this machine cannot pass: a GPU build of onnxruntime
+  const text = one(gpu, 'ConfigMap').data['serve.yaml'];
+  assert.throws(() => loadFrom(tmpDir(), 'serve.yaml', text, { ...SECRET_ENV, DERAIN_EP: 'cuda' }), /\.ep: execution provider cuda is not available: cuda: provider not installed/);
   // the rest is the base's
   const strip = (objs: any[]) => objs.filter((o) => o.kind !== 'StatefulSet');
   assert.deepEqual(strip(gpu), strip(base));
