@@ -26,6 +26,23 @@ export interface StreamList {
   streams: StreamStatus[];
 }
 
+/**
+ * The inference process of a stream's session (streams on one model share it): running; or
+ * restarting after it died or hung (the stream's outputs repeat the last frame meanwhile); or
+ * stopped with the service.
+ */
+export type InferenceState = 'running' | 'restarting' | 'stopped';
+
+export interface InferenceStatus {
+  /** the process running the session; null while it is being restarted */
+  pid: number | null;
+  state: InferenceState;
+  /** processes started in place of one that died or hung (derain_inference_restarts_total) */
+  restarts: number;
+  /** why the last process ended, e.g. "inference process 4242 died (signal SIGKILL)" */
+  lastExit: string | null;
+}
+
 /** One entry of GET /api/streams (never holds credentials). */
 export interface StreamStatus {
   id: string;
@@ -48,6 +65,8 @@ export interface StreamStatus {
   fps: number;
   e2eMs: { p50: number; p95: number } | null;
   inferenceMs: { p50: number; p95: number } | null;
+  /** null until the stream has joined a session */
+  inference: InferenceStatus | null;
   framesIngested: number;
   framesProcessed: number;
   dropped: Record<DropReason, number>;

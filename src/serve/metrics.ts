@@ -26,6 +26,7 @@ export class ServeMetrics {
   readonly e2eLatency: Histogram<'stream'>;
   readonly sourceUp: Gauge<'stream'>;
   readonly reconnects: Counter<'stream'>;
+  readonly inferenceRestarts: Counter<'model'>;
 
   constructor(gauges: GaugeSource, shard: ShardInfo | null = null) {
     const registers = [this.registry];
@@ -36,6 +37,13 @@ export class ServeMetrics {
     this.e2eLatency = new Histogram({ name: 'derain_e2e_latency_seconds', help: 'From decoding a frame to handing it to the outputs', labelNames: ['stream'], buckets: LATENCY_BUCKETS, registers });
     this.sourceUp = new Gauge({ name: 'derain_source_up', help: '1 while the source delivers frames', labelNames: ['stream'], registers });
     this.reconnects = new Counter({ name: 'derain_source_reconnects_total', help: 'Connection attempts to the source after the first', labelNames: ['stream'], registers });
+    // by model, not stream: the streams on one model share one session and its process
+    this.inferenceRestarts = new Counter({
+      name: 'derain_inference_restarts_total',
+      help: 'Inference processes started in place of one that died or hung',
+      labelNames: ['model'],
+      registers,
+    });
     new Gauge({
       name: 'derain_ring_depth',
       help: 'Decoded frames waiting for inference',

@@ -9,8 +9,14 @@
 // handed over while the first runs waits a whole inference in the worker's queue, while the
 // frame taken when the worker frees up is the newest the camera sent. Latency is what a
 // live output is judged by; the bench's live section measures both.
+//
+// The session's inference process is kept running by an InferenceKeeper: while it restarts,
+// turns wait (the streams' newest frames wait with them, older ones are dropped as "behind"),
+// and the new process starts every lane afresh, as after a reconnect.
 import { openModel, type Derained, type Derainer, type ModelSettings, type Size } from '../infer/index.js';
 import type { Frame } from '../frame.js';
+import type { InferenceStatus } from '../protocol/api.js';
+import { InferenceKeeper } from './inference-keeper.js';
 
 /** A session serves every stream with the same model settings and frame size; smoothing is per stream. */
 export interface SessionSpec extends Omit<ModelSettings, 'smooth'> {
@@ -28,17 +34,51 @@ export interface SessionInfo {
 
 export const LIVE_IN_FLIGHT = 1;
 
+/** How the log names a session. */
+function sessionLabel(info: SessionInfo): string {
+  return `session ${info.model} ${info.infer.width}x${info.infer.height} on ${info.ep}`;
+}
+
+/** What the service hears of its sessions' inference processes. */
+export interface PoolHooks {
+  log(msg: string): void;
+  /** a session opened (its restarts count from zero) */
+  onOpen?(info: SessionInfo): void;
+  /** a session's inference process is being restarted */
+  onRestart?(info: SessionInfo): void;
+}
+
 export class SharedSession {
   private inflight = 0;
   private readonly waiting: { lane: number; grant: (ok: boolean) => void }[] = [];
   private nextLane = 1;
+  private readonly keeper: InferenceKeeper;
   lanes = 0;
 
   constructor(
-    readonly derainer: Derainer,
+    derainer: Derainer,
     readonly info: SessionInfo,
     private readonly maxInFlight: number,
-  ) {}
+    hooks: PoolHooks,
+  ) {
+    this.keeper = new InferenceKeeper(derainer, sessionLabel(info), { log: hooks.log, onRestart: () => hooks.onRestart?.(info), onRunning: () => this.grantWaiting() });
+  }
+
+  /** the process running the session now (another one after a restart) */
+  get derainer(): Derainer {
+    return this.keeper.derainer;
+  }
+
+  inference(): InferenceStatus {
+    return this.keeper.status();
+  }
+
+  private grantWaiting(): void {
+    while (this.keeper.running && this.inflight < this.maxInFlight && this.waiting.length > 0) {
+      this.inflight++;
+      this.waiting.shift()!.grant(true);
+    }
+  }
 
   newLane(smooth: number, onRelease: () => void): Lane {
     this.lanes++;
@@ -46,7 +86,8 @@ export class SharedSession {
   }
 
   turn(lane: number): Promise<boolean> {
-    if (this.inflight < this.maxInFlight && this.waiting.length === 0) {
+    if (this.keeper.stopped) return Promise.resolve(false);
+    if (this.keeper.running && this.inflight < this.maxInFlight && this.waiting.length === 0) {
       this.inflight++;
       return Promise.resolve(true);
     }
@@ -63,18 +104,14 @@ export class SharedSession {
   run(frame: Frame, lane: number, smooth: number): Promise<Derained> {
     return this.derainer.infer(frame, { lane, smooth }).finally(() => {
       this.inflight--;
-      const next = this.waiting.shift();
-      if (next) {
-        this.inflight++;
-        next.grant(true);
-      }
+      this.grantWaiting();
     });
   }
 
   /** Closes the session once the frames it is running are done (Derainer.close waits for them). */
   async close(): Promise<void> {
     for (const w of this.waiting.splice(0)) w.grant(false);
-    await this.derainer.close();
+    await this.keeper.close();
   }
 }
 
@@ -91,6 +128,10 @@ export class Lane {
 
   get info(): SessionInfo {
     return this.session.info;
+  }
+
+  inference(): InferenceStatus {
+    return this.session.inference();
   }
 
   /** Waits until the session can take a frame from this stream; false when the lane was released meanwhile. */
@@ -131,7 +172,10 @@ export class SessionPool {
   private readonly entries = new Map<string, Entry>();
   private readonly closing = new Set<Promise<void>>();
 
-  constructor(private readonly inFlight = LIVE_IN_FLIGHT) {}
+  constructor(
+    private readonly inFlight = LIVE_IN_FLIGHT,
+    private readonly hooks: PoolHooks = { log: () => {} },
+  ) {}
 
   /** Sessions open now (for the API and tests). */
   get size(): number {
@@ -145,7 +189,10 @@ export class SessionPool {
 
   private async open(spec: SessionSpec): Promise<SharedSession> {
     const m = await openModel({ ...spec, smooth: 0 }, { width: spec.width, height: spec.height }, { purpose: 'live' });
-    return new SharedSession(m.derainer, { model: m.card.name, ep: m.ep, infer: m.infer, note: m.note }, this.inFlight);
+    const info: SessionInfo = { model: m.card.name, ep: m.ep, infer: m.infer, note: m.note };
+    this.hooks.log(`${sessionLabel(info)}: inference process ${m.derainer.pid}`);
+    this.hooks.onOpen?.(info);
+    return new SharedSession(m.derainer, info, this.inFlight, this.hooks);
   }
 
   /** A lane in the session for this spec, opening the session if no stream uses it yet. */

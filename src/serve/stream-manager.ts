@@ -21,7 +21,11 @@ export class StreamManager implements StreamDirectory {
     inFlight?: number,
     readonly shard: ShardInfo | null = null,
   ) {
-    this.pool = new SessionPool(inFlight);
+    this.pool = new SessionPool(inFlight, {
+      log,
+      onOpen: (info) => this.metrics.inferenceRestarts.inc({ model: info.model }, 0),
+      onRestart: (info) => this.metrics.inferenceRestarts.inc({ model: info.model }),
+    });
     this.metrics = new ServeMetrics(
       {
         streamIds: () => [...this.streams.keys()],

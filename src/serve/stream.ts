@@ -236,13 +236,17 @@ export class Stream {
     // frame, the stream is stale, before the source's watchdog has declared the camera down.
     const quietMs = lastAt ? Date.now() - lastAt : 0;
     const quiet = this.state === 'live' && quietMs > this.staleAfterMs;
-    const state: StreamState = starting ? 'connecting' : quiet ? 'stale' : this.state;
+    const inference = this.lane?.inference() ?? null;
+    // While its session's inference process restarts, a stream's outputs repeat the last frame.
+    const restarting = inference?.state === 'restarting' && (this.state === 'live' || this.state === 'stale');
+    const state: StreamState = starting ? 'connecting' : restarting ? (lastAt ? 'stale' : 'connecting') : quiet ? 'stale' : this.state;
+    const why = restarting ? `inference process restarting: ${inference.lastExit}` : quiet ? `no frame for ${(quietMs / 1000).toFixed(1)} s` : this.reason;
     return {
       id: cfg.id,
       source: this.source.input.display,
       state,
       stale: state === 'stale',
-      reason: starting ? 'starting the RTSP output' : quiet ? `no frame for ${(quietMs / 1000).toFixed(1)} s` : this.reason,
+      reason: starting ? 'starting the RTSP output' : why,
       width: format?.width ?? null,
       height: format?.height ?? null,
       sourceFps: format ? Math.round(format.fps * 100) / 100 : null,
@@ -253,6 +257,7 @@ export class Stream {
       fps: r.fps,
       e2eMs: r.e2eMs,
       inferenceMs: r.inferenceMs,
+      inference,
       framesIngested: this.counts.ingested,
       framesProcessed: this.counts.processed,
       dropped: { ...this.counts.dropped },

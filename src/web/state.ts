@@ -1,5 +1,6 @@
 // What a card says about its source, and how numbers are written (fixed widths: no jumps).
 import type { ServerState } from './api.js';
+import type { InferenceStatus } from '../protocol/api.js';
 
 export type SourceLabel = 'live' | 'connecting' | 'reconnecting' | 'down';
 
@@ -36,4 +37,11 @@ export function formatNumber(v: number | null | undefined, decimals = 0): string
 
 export function totalDrops(d: { behind: number; slow_client: number; encoder_behind: number }): number {
   return d.behind + d.slow_client + d.encoder_behind;
+}
+
+/** The card's line on the inference process: "inference pid 4242", "inference restarting · 2 restarts". */
+export function inferenceLabel(inf: InferenceStatus | null): string {
+  if (!inf) return 'inference –';
+  const now = inf.state === 'running' && inf.pid !== null ? `inference pid ${inf.pid}` : `inference ${inf.state}`;
+  return inf.restarts ? `${now} · ${inf.restarts} restart${inf.restarts === 1 ? '' : 's'}` : now;
 }

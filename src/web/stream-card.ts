@@ -7,7 +7,7 @@ import { h, setText } from './dom.js';
 import type { FrameHeader } from '../protocol/frame-header.js';
 import { FrameSocket } from './frame-socket.js';
 import { Rolling } from './rolling.js';
-import { formatAgo, formatNumber, sourceLabel, totalDrops, type SourceLabel } from './state.js';
+import { formatAgo, formatNumber, inferenceLabel, sourceLabel, totalDrops, type SourceLabel } from './state.js';
 
 export interface CardHost {
   /** the WebSocket URL of this stream's derained (raw: false) or input frames */
@@ -110,6 +110,8 @@ export class StreamCard {
       h('span', { 'data-k': 'size' }, '–'),
       ' · ',
       h('span', { 'data-k': 'reconnects' }, '–'),
+      ' · ',
+      h('span', { 'data-k': 'inference', title: 'the process that runs the model (restarted when it dies or hangs)' }, '–'),
     );
     const reason = h('p', { class: 'reason', 'data-k': 'reason' });
     const fpsBox = h('div', { class: 'chart' });
@@ -369,6 +371,8 @@ export class StreamCard {
       s.width && s.height ? `${s.width}×${s.height}${s.inferWidth && (s.inferWidth !== s.width || s.inferHeight !== s.height) ? ` (model at ${s.inferWidth}×${s.inferHeight})` : ''}` : 'size –';
     setText(f.get('size')!, size);
     setText(f.get('reconnects')!, `${s.reconnects} reconnect${s.reconnects === 1 ? '' : 's'}`);
+    setText(f.get('inference')!, inferenceLabel(s.inference));
+    f.get('inference')!.title = s.inference?.lastExit ? `last exit: ${s.inference.lastExit}` : 'the process that runs the model (restarted when it dies or hangs)';
     const reason = s.state === 'live' ? '' : (s.reason ?? '');
     setText(f.get('reason')!, reason);
     f.get('reason')!.title = reason; // the whole of it, when the line cuts it short

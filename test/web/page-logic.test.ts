@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readFrameHeader } from '../../src/protocol/frame-header.ts';
-import { DOWN_AFTER_MS, formatAgo, formatNumber, sourceLabel, totalDrops } from '../../src/web/state.ts';
+import { DOWN_AFTER_MS, formatAgo, formatNumber, inferenceLabel, sourceLabel, totalDrops } from '../../src/web/state.ts';
 import { Rolling } from '../../src/web/rolling.ts';
 import { encodeHeader } from '../../src/egress/ws/frame-header.ts';
 
@@ -98,4 +98,12 @@ test('rolling figures: rate and median over the window, old samples forgotten', 
   r.add(10, 20_000);
   r.add(30, 20_001);
   assert.equal(r.median(20_001), 20);
+});
+
+test('the inference line: the pid while it runs, the state while it restarts, the restarts once there were any', () => {
+  assert.equal(inferenceLabel(null), 'inference –');
+  assert.equal(inferenceLabel({ pid: 4242, state: 'running', restarts: 0, lastExit: null }), 'inference pid 4242');
+  const died = 'inference process 4242 died (signal SIGKILL)';
+  assert.equal(inferenceLabel({ pid: null, state: 'restarting', restarts: 1, lastExit: died }), 'inference restarting · 1 restart');
+  assert.equal(inferenceLabel({ pid: 4250, state: 'running', restarts: 2, lastExit: died }), 'inference pid 4250 · 2 restarts');
 });
