@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,16 @@ from .train import lr_at, validate
 from .video_data import VideoTrainingData, video_validation_set
 
 
+def frame_range(s: str) -> Tuple[int, int]:
+    try:
+        a, b = (int(v) for v in s.split("-"))
+        if 1 <= a <= b:
+            return a, b
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{s!r} is not a frame range A-B (from 1)")
+
+
 def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python3 -m models.fclip_unet.train_video", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,12 +48,15 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--preset", default="fclip-unet-lite2", help="architecture without --init")
     ap.add_argument("--frames", type=int, default=5, help="frames in: the current one and frames-1 past ones")
     ap.add_argument("--cdnet", help="CDnet highway input/ folder (frames 1..1099 train, 1100..1199 validate)")
+    ap.add_argument("--cdnet-frames", type=frame_range, default=(1, 1099), metavar="A-B", help="CDnet frames to train on (default 1-1099)")
+    ap.add_argument("--cdnet-val", type=frame_range, default=(1100, 1199), metavar="A-B", help="CDnet frames to validate on (default 1100-1199)")
     ap.add_argument("--video", action="append", default=[], help="clean video file (all but its last 100 frames); repeatable")
     ap.add_argument("--clean", action="append", default=[], help="clean images made to move; repeatable")
     ap.add_argument("--pairs", action="append", default=[], help="rain/ + norain/ photographs, as first frames; repeatable")
     ap.add_argument("--streaks", help="Garg-Nayar streak layers folder")
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--stop-at", type=int, default=0, help="stop (with a checkpoint) at this step; the schedule stays that of --steps")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=192)
@@ -63,8 +76,8 @@ def main(argv: Optional[list] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
     bank = StreakBank(args.streaks) if args.streaks else None
-    data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank)
-    val_rainy, val_clean = video_validation_set(data, args.cdnet)
+    data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank, cdnet_range=args.cdnet_frames)
+    val_rainy, val_clean = video_validation_set(data, args.cdnet, cdnet_range=args.cdnet_val)
     val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
 
     gen, ckpt, init = torch.Generator().manual_seed(args.seed), None, None
@@ -125,7 +138,7 @@ def main(argv: Optional[list] = None) -> int:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             step += 1
-            done = step >= args.steps or (deadline is not None and time.time() >= deadline)
+            done = step >= args.steps or step == args.stop_at or (deadline is not None and time.time() >= deadline)
             if step % args.val_every == 0 or done:
                 wall_now = wall + time.time() - t0
                 history.append({"step": step, **validate(model, val_rainy, val_clean), "loss": round(loss.item(), 5), "wallSeconds": round(wall_now)})
