@@ -4,7 +4,7 @@
 // user's program would: dist/ is rebuilt first when the sources it uses are newer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, tmpDir } from '../helpers.ts';
@@ -29,22 +29,14 @@ function ensureDistFresh(): void {
   assert.ok(mtime(built) >= Math.max(...sources.map(mtime)), `dist/ was not rebuilt: ${r.stdout}${r.stderr}`);
 }
 
+/** The example as a user starts it; resolves with its exit code and output (a hang is killed and fails the test). */
 function client(args: string[], timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DERAIN_TOKEN: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the client hung (killed after ${timeoutMs} ms)\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [CLIENT, ...args], { cwd: ROOT, timeout: timeoutMs, env: { ...process.env, DERAIN_TOKEN: '' } }, (err, stdout, stderr) => {
+      if (err?.killed) return reject(new Error(`the client hung (killed after ${timeoutMs} ms)\n${stderr}`));
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    }),
+  );
 }
 
 test('detector client on a real derain serve: JSON lines of detections with seq, pts and capture time; a missing token or stream in one line', { timeout: 180_000 }, async () => {
