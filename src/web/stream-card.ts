@@ -40,6 +40,7 @@ export class StreamCard {
   private readonly canvas: HTMLCanvasElement;
   private readonly ctx: CanvasRenderingContext2D;
   private readonly notice: HTMLElement;
+  private readonly staleTag = h('span', { class: 'tag tag-stale', 'aria-hidden': 'true' }, 'last frame repeated: camera down');
   private readonly compareBtn: HTMLButtonElement;
   private readonly fullBtn: HTMLButtonElement;
   private readonly snapBtn: HTMLButtonElement;
@@ -84,7 +85,7 @@ export class StreamCard {
       this.canvas,
       h('span', { class: 'tag tag-input', 'aria-hidden': 'true' }, 'input'),
       h('span', { class: 'tag tag-output', 'aria-hidden': 'true' }, 'derained'),
-      h('span', { class: 'tag tag-stale', 'aria-hidden': 'true' }, 'last frame repeated: camera down'),
+      this.staleTag,
       this.notice,
     );
     this.compareBtn = h('button', { type: 'button', class: 'compare', 'aria-pressed': 'false', title: 'Show the input beside the derained output, split by a slider' }, 'Compare');
@@ -110,9 +111,8 @@ export class StreamCard {
       h('span', { 'data-k': 'size' }, '–'),
       ' · ',
       h('span', { 'data-k': 'reconnects' }, '–'),
-      ' · ',
-      h('span', { 'data-k': 'inference', title: 'the process that runs the model (restarted when it dies or hangs)' }, '–'),
     );
+    const inferenceMeta = h('p', { class: 'meta' }, h('span', { 'data-k': 'inference', title: 'the process that runs the model (restarted when it dies or hangs)' }, '–'));
     const reason = h('p', { class: 'reason', 'data-k': 'reason' });
     const fpsBox = h('div', { class: 'chart' });
     const latBox = h('div', { class: 'chart' });
@@ -136,6 +136,7 @@ export class StreamCard {
       h('div', { class: 'controls' }, this.compareBtn, this.splitInput, this.snapBtn, this.fullBtn),
       stats,
       meta,
+      inferenceMeta,
       reason,
       h('div', { class: 'charts' }, h('figure', {}, h('figcaption', {}, 'fps'), fpsBox), h('figure', {}, h('figcaption', {}, 'latency and inference, ms'), latBox)),
     );
@@ -396,7 +397,10 @@ export class StreamCard {
     const label = s ? sourceLabel(s.state, quiet) : 'connecting';
     if (this.el.dataset.state !== label) this.el.dataset.state = label;
     const f = this.fields;
-    setText(f.get('state')!, STATE_TEXT[label]);
+    // (the outputs repeat the last frame while the inference process restarts, as when a camera is down)
+    const restarting = label === 'reconnecting' && s?.inference?.state === 'restarting';
+    setText(f.get('state')!, restarting ? 'restarting' : STATE_TEXT[label]);
+    setText(this.staleTag, restarting ? 'last frame repeated: inference restarting' : 'last frame repeated: camera down');
     setText(f.get('ago')!, since === null ? '–' : `${formatAgo(since)} ago`);
     setText(f.get('fps')!, formatNumber(this.shown.rate(now), 1));
     setText(f.get('latency')!, formatNumber(this.latency.median(now), 0));
