@@ -114,7 +114,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalSummary> {
     }
   };
 
-  // Image i+1 goes to the worker before image i is scored, so the model never waits for the metrics.
+  // Image i+1 goes to the inference process before image i is scored, so the model never waits for the metrics.
   const launch = async (i: number): Promise<Launched> => {
     const item = await queue.shift()!;
     refill();

@@ -33,7 +33,7 @@ export interface SpeedResult {
   gflopPerFrame: number;
 }
 
-/** Inputs for one run of a fused graph outside the worker (timing, counting): zero state; by default a ramp frame. */
+/** Inputs for one run of a fused graph outside the inference process (timing, counting): zero state; by default a ramp frame. */
 export function fusedFeeds(width: number, height: number, past: number[] | null, frame?: Uint8Array): Record<string, ort.Tensor> {
   // Content does not change the work; a ramp keeps the values ordinary.
   frame ??= Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7) % 251);

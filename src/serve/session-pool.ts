@@ -3,11 +3,11 @@
 // Fairness: a session runs at most `inFlight` frames at a time. A stream asks for a turn
 // before it hands a frame over, and asks again only after that; turns are granted in the
 // order they were asked for, so with N streams waiting each gets one frame in N: a fast
-// camera cannot starve a slow one, and the queue in front of the worker never grows.
+// camera cannot starve a slow one, and the queue in front of the inference process never grows.
 //
 // Live streams default to one frame in flight, not the two of file runs: a second frame
-// handed over while the first runs waits a whole inference in the worker's queue, while the
-// frame taken when the worker frees up is the newest the camera sent. Latency is what a
+// handed over while the first runs waits a whole inference in the process's queue, while the
+// frame taken when the process frees up is the newest the camera sent. Latency is what a
 // live output is judged by; the bench's live section measures both.
 //
 // The session's inference process is kept running by an InferenceKeeper: while it restarts,

@@ -27,7 +27,7 @@ export interface EvalVideoOptions extends ModelSettings, ClipRunOptions {
 }
 
 export interface EvalVideoSummary extends ClipRunFields {
-  /** mean inference time per frame (the fused graph, in its worker) */
+  /** mean inference time per frame (the fused graph, in its inference process) */
   msPerFrame: number;
   input: Scores;
   output: Scores;
