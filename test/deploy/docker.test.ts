@@ -241,7 +241,7 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
   const list = JSON.parse(models.stdout) as { name: string; ready: boolean; default: boolean }[];
   assert.deepEqual(
     list.filter((m) => m.ready).map((m) => m.name),
-    ['builtin-tiny', 'builtin-medium', 'fclip-unet-lite', 'fclip-unet-lite2', 'maxim-derain'],
+    ['builtin-tiny', 'builtin-medium', 'fclip-unet-lite', 'fclip-unet-lite2', 'fclip-unet-lite2-t5', 'maxim-derain'],
   );
   assert.equal(list.find((m) => m.default)?.name, 'fclip-unet-lite2', 'the CPU default');
 
