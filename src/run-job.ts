@@ -6,7 +6,7 @@ import { probeInput, type InputInfo } from './ingest/probe.js';
 import { FfmpegEncoderSink } from './egress/ffmpeg-encoder.js';
 import { NullSink } from './egress/null-sink.js';
 import { parseOutput } from './egress/output-target.js';
-import { FILE_POLICY, Pipeline, type PipelineStats } from './pipeline/index.js';
+import { FILE_POLICY, InputEndedEarly, Pipeline, type PipelineStats } from './pipeline/index.js';
 import { percentile } from './util/percentile.js';
 
 export interface RunOptions extends ModelSettings {
@@ -64,15 +64,18 @@ export async function runJob(opts: RunOptions): Promise<RunSummary> {
     policy: FILE_POLICY,
     keepTimings: true,
     onOutput: (_d, stats) => opts.onFrame?.(stats),
-    expectFrames: info.frameCountExact ? info.frameCount : undefined,
+    expectFrames: info.frameCountExact ? info.frameCount : () => framesDeclared(info, source),
   });
   opts.signal?.addEventListener('abort', () => pipeline.interrupt(), { once: true });
   let stats: PipelineStats;
   try {
     stats = await pipeline.run();
   } catch (err) {
+    const said = source.decodeErrors;
+    if (err instanceof InputEndedEarly && err.framesIn === 0) throw new UserError(`input ${info.display} holds no frame that can be decoded${said ? ` (ffmpeg: ${said})` : ''}`);
     const kept = sink instanceof FfmpegEncoderSink && sink.finalPath ? ` (the ${pipeline.stats.framesOut} frames done are kept in ${sink.finalPath})` : '';
-    throw err instanceof UserError ? new UserError(err.message + kept, err.exitCode) : new UserError(`${(err as Error).message}${kept}`, 1);
+    const message = err instanceof InputEndedEarly ? new InputEndedEarly(err.framesIn, err.expected, said).message : (err as Error).message;
+    throw err instanceof UserError ? new UserError(message + kept, err.exitCode) : new UserError(`${message}${kept}`, 1);
   } finally {
     await derainer.close();
   }
@@ -94,6 +97,24 @@ export async function runJob(opts: RunOptions): Promise<RunSummary> {
     inferenceMs: { p50: round(percentile(stats.inferenceMs, 50)), p95: round(percentile(stats.inferenceMs, 95)) },
   };
   if (info.frameCount !== undefined && info.frameCountExact) summary.framesExpected = info.frameCount;
-  if (sink instanceof FfmpegEncoderSink && sink.paddedTo) summary.note = `odd frame size: the video was padded to ${sink.paddedTo} for yuv420p`;
+  const notes = [
+    info.fpsNote,
+    source.decodeErrors && `the decoder reported errors in the input (${source.decodeErrors}): frames it could not repair are damaged or missing`,
+    sink instanceof FfmpegEncoderSink && sink.paddedTo && `odd frame size: the video was padded to ${sink.paddedTo} for yuv420p`,
+  ].filter(Boolean);
+  if (notes.length) summary.note = notes.join('; ');
   return summary;
+}
+
+/**
+ * The frames a file without a frame count of its own should have held, when the decoder says it
+ * is damaged and its declared duration holds clearly more than came out (a Matroska file cut
+ * short: its header keeps the whole duration); and at least one frame, of any file. Undefined:
+ * nothing to hold the frames decoded against.
+ */
+function framesDeclared(info: InputInfo, source: FfmpegSource): number | undefined {
+  if (info.kind !== 'file') return undefined;
+  const byDuration = info.durationSeconds && !info.fpsNote ? Math.round(info.durationSeconds * info.fps) : 0;
+  if (source.decodeErrors && source.framesDecoded < 0.9 * byDuration) return byDuration;
+  return 1;
 }

@@ -85,7 +85,9 @@ function loadOnnx(file: string): ModelProto {
   try {
     model = decodeModel(readFileSync(file));
   } catch (err) {
-    throw new ModelError(`${file} is not an ONNX model (${(err as Error).message})`);
+    // (protobufjs says only "index out of range: a + b > c" when the bytes stop inside a field)
+    const cut = /index out of range/.test((err as Error).message) ? 'it ends inside a field: a truncated download or copy? ' : '';
+    throw new ModelError(`${file} is not an ONNX model (${cut}${(err as Error).message})`);
   }
   if (!model.graph || (model.graph.node ?? []).length === 0) throw new ModelError(`${file} is not an ONNX model (it has no graph)`);
   if (modelInputs(model).length !== 1) throw new ModelError(`${file}: a deraining model needs exactly one image input, this one has ${modelInputs(model).length}`);

@@ -42,6 +42,8 @@ export class FfmpegSource implements Source {
   framesDecoded = 0;
   /** the signal ffmpeg died of, when it was not stopped by us (a crash) */
   crashSignal: NodeJS.Signals | null = null;
+  /** what ffmpeg complained of while it decoded to the end all the same (a damaged input), or null */
+  decodeErrors: string | null = null;
 
   constructor(
     readonly info: InputInfo,
@@ -135,7 +137,12 @@ export class FfmpegSource implements Source {
     const code = await exited;
     this.cleanup();
     if (this.stopping || code === 0) {
+      // (-loglevel error: a clean input prints nothing)
+      if (!this.stopping && tail()) this.decodeErrors = redactUrl(ffmpegReason(tail()));
       ring.end();
+    } else if (this.framesDecoded === 0 && info.kind === 'file') {
+      // (the input, not the run, is what is wrong: the same as a file that ends before its first frame)
+      ring.end(new UserError(`input ${info.display} holds no frame that can be decoded (ffmpeg: ${redactUrl(ffmpegReason(tail()))})`));
     } else {
       ring.end(new UserError(`decoding ${redactUrl(info.display)} failed: ${redactUrl(ffmpegReason(tail()))}`, 1));
     }

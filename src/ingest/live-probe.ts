@@ -27,10 +27,13 @@ export const PROBE_ANALYSIS_MS = 6000;
  * Throws an Error whose message is the reason (credentials hidden); the caller retries.
  * `connectTimeoutMs` is for the connection; the stream's analysis gets PROBE_ANALYSIS_MS more.
  * `url`: the input's URL, to explain failures ffmpeg does not (a host name that does not resolve).
+ * `signal`: the source stops: the probe is ended at once (a silent camera would hold a shutdown
+ * for the whole probe time).
  */
-export async function probeLive(inputArgs: string[], connectTimeoutMs: number, url?: string): Promise<LiveFormat> {
+export async function probeLive(inputArgs: string[], connectTimeoutMs: number, url?: string, signal?: AbortSignal): Promise<LiveFormat> {
   const args = ['-v', 'error', '-print_format', 'json', '-show_streams', '-select_streams', 'v:0', ...inputArgs];
-  const res = await runTool(ffprobePath(), args, connectTimeoutMs + PROBE_ANALYSIS_MS);
+  const res = await runTool(ffprobePath(), args, connectTimeoutMs + PROBE_ANALYSIS_MS, signal);
+  if (signal?.aborted) throw new Error('stopped');
   if (url && (res.signal || res.code !== 0)) {
     const why = await urlFailureReason(url, res.signal !== null && !res.timedOut);
     if (why) throw new Error(why);

@@ -135,7 +135,7 @@ export class LiveSource implements Source {
     while (!this.format && !this.stopped) {
       this.countAttempt();
       try {
-        const f = await probeLive(input.probeArgs!, this.opts.connectTimeoutMs, input.url);
+        const f = await probeLive(input.probeArgs!, this.opts.connectTimeoutMs, input.url, this.stopper.signal);
         this.format = { ...f, fps: input.fps ?? f.fps };
         this.probed = true;
       } catch (err) {

@@ -27,8 +27,10 @@ export class InputEndedEarly extends Error {
   constructor(
     readonly framesIn: number,
     readonly expected: number,
+    /** what the decoder said of the input, when it said anything */
+    decoderSaid?: string | null,
   ) {
-    super(`the input ended early: ${framesIn} of the ${expected} frames it declares could be decoded (truncated or corrupt file)`);
+    super(`the input ended early: ${framesIn} of the ${expected} frames it declares could be decoded (truncated or corrupt file${decoderSaid ? `; ffmpeg: ${decoderSaid}` : ''})`);
   }
 }
 

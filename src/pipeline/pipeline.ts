@@ -58,8 +58,8 @@ export interface PipelineOptions {
   policy: FeedPolicy;
   /** repeat the last output, marked stale, every `intervalMs` once none came for `staleAfterMs` */
   heartbeat?: { intervalMs: number; staleAfterMs: number };
-  /** frames the input declares (files): fewer decoded means the input was cut short */
-  expectFrames?: number;
+  /** frames the input declares (files): fewer decoded means the input was cut short; a function is asked once the input has ended */
+  expectFrames?: number | (() => number | undefined);
   /** how long the end of a stop lets frames in flight reach the sinks (live; files wait for all) */
   drainMs?: number;
   /** keep the inference's durations in stats (files: for the summary's percentiles) */
@@ -249,7 +249,8 @@ export class Pipeline {
     const drain = Promise.allSettled([...this.inflight]);
     await (this.opts.drainMs === undefined ? drain : Promise.race([drain, new Promise((r) => setTimeout(r, this.opts.drainMs).unref())]));
     if (this.beat) clearInterval(this.beat);
-    const expected = this.opts.expectFrames;
+    const expect = this.opts.expectFrames;
+    const expected = typeof expect === 'function' ? expect() : expect;
     if (!failure && this.interrupted) failure = new Interrupted(this.stats.framesOut);
     if (!failure && expected !== undefined && this.stats.framesIn < expected) failure = new InputEndedEarly(this.stats.framesIn, expected);
     this.stats.framesDropped = source.ring?.dropped ?? 0;

@@ -1,6 +1,6 @@
 // The `derain serve` configuration: YAML, ${ENV} substitution, a strict schema, and errors
 // that name the field (`streams[2].url: ...`).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -147,6 +147,12 @@ function issueText(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type')
     return `${where}: ${issue.input === undefined ? 'missing (required)' : issue.message.startsWith('Invalid input') ? `must be ${issue.expected} (got ${JSON.stringify(issue.input)})` : issue.message}`;
   if (issue.code === 'invalid_value' && 'values' in issue) return `${where}: must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')} (got ${JSON.stringify(issue.input)})`;
+  // (zod's own wording, "Too small: expected number to be >=0", for numbers; custom messages kept)
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number' && /^Too (small|big)/.test(issue.message)) {
+    const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+    const side = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
+    return `${where}: must be ${side} ${String(bound)}${issue.input === undefined ? '' : ` (got ${JSON.stringify(issue.input)})`}`;
+  }
   return `${where}: ${issue.message}`;
 }
 
@@ -179,6 +185,7 @@ function resolveStream(raw: RawConfig['streams'][number], defaults: RawSettings,
     if (!existsSync(url)) throw new UserError(`${where}: file not found: ${url}`);
   }
   const record = s.outputs.record ? { dir: path.resolve(baseDir, s.outputs.record.dir), segmentSeconds: s.outputs.record.segmentSeconds ?? 300 } : null;
+  if (record && existsSync(record.dir) && !statSync(record.dir).isDirectory()) throw new UserError(`streams[${i}].outputs.record.dir: ${record.dir} is a file, not a folder`);
   const model = s.model && existsSync(path.resolve(baseDir, s.model)) ? path.resolve(baseDir, s.model) : s.model;
   if (s.inferSize && s.scale !== undefined) throw new UserError(`streams[${i}]: set inferSize or scale, not both`);
   const { inferSize, scale, smooth, ep, threads } = s;
@@ -243,6 +250,26 @@ export function resolveConfig(input: unknown, origin: string, baseDir: string): 
     rtsp,
     streams,
   };
+}
+
+/**
+ * Streams one process starts at most. Each holds a decoder and encoders (ffmpeg processes) and
+ * its share of the model: a config of thousands would start thousands of processes and bring
+ * the host down instead of failing. More streams go to more processes (serve --shard).
+ */
+export const MAX_STREAMS = 256;
+
+/** What a config (after --port, --rtsp-port and --shard) must also be to start: checked by startServe. */
+export function checkServable(config: ServeConfig): void {
+  const n = config.streams.length;
+  if (n > MAX_STREAMS) {
+    const shards = Math.ceil(n / MAX_STREAMS);
+    throw new UserError(`${config.origin}: streams: ${n} streams are more than one process serves (at most ${MAX_STREAMS}): split them with --shard I/N over ${shards} or more processes`);
+  }
+  const { rtsp, server } = config;
+  // (else the second listener fails with "already in use", which reads as another program's doing)
+  if (rtsp.kind === 'embedded' && rtsp.port !== 0 && rtsp.port === server.port)
+    throw new UserError(`${config.origin}: rtsp.port and server.port are both ${server.port}: the embedded RTSP server and HTTP need a port each`);
 }
 
 /** Reads, substitutes and validates a config file. */

@@ -3,7 +3,7 @@ import { redactUrl } from '../errors.js';
 import { EmbeddedRtspServer } from '../egress/rtsp/embedded-server.js';
 import { startHttp, type HttpService } from '../http/http-server.js';
 import type { Route } from '../http/routes.js';
-import type { ServeConfig } from './config.js';
+import { checkServable, type ServeConfig } from './config.js';
 import { stderrLog, type Log } from './log.js';
 import { StreamManager } from './stream-manager.js';
 import type { RtspTarget } from './stream.js';
@@ -46,6 +46,7 @@ function rtspTarget(config: ServeConfig, embedded: EmbeddedRtspServer | null): R
 }
 
 export async function startServe(config: ServeConfig, opts: ServeOptions = {}): Promise<ServeHandle> {
+  checkServable(config);
   const log = opts.log ?? stderrLog;
   let embedded: EmbeddedRtspServer | null = null;
   if (config.rtsp.kind === 'embedded') {

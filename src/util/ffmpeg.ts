@@ -34,10 +34,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a tool to completion (ffprobe, small ffmpeg jobs) and collects its output. */
-export function runTool(file: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+/** Runs a tool to completion (ffprobe, small ffmpeg jobs) and collects its output; `signal` ends it early (killed). */
+export function runTool(file: string, args: string[], timeoutMs = 60_000, signal?: AbortSignal): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -48,6 +48,8 @@ export function runTool(file: string, args: string[], timeoutMs = 60_000): Promi
       child.kill('SIGKILL');
     }, timeoutMs);
     child.on('error', (err) => {
+      // (an abort is no failure to start: 'close' follows with the signal)
+      if (err.name === 'AbortError') return;
       clearTimeout(timer);
       reject(err);
     });
