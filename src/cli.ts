@@ -144,6 +144,12 @@ export async function main(argv: string[]): Promise<number> {
 // Run when executed directly (the bin, or `tsx src/cli.ts`), not when imported by tests.
 const self = fileURLToPath(import.meta.url);
 if (process.argv[1] && realpathSync(process.argv[1]) === self) {
+  // An error nobody caught still ends the process as Node would, stack and all (for the bug
+  // report), but its message may quote a camera URL or a ?token=: those are hidden first.
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`derain: crashed: ${redactUrl(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);
+    process.exit(1);
+  });
   main(process.argv).then((code) => {
     process.exitCode = code;
   });

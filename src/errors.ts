@@ -15,7 +15,8 @@ const SCHEME = /[a-z][a-z0-9+.-]*:\/\//gi;
 
 /**
  * Hides the user and password of every URL in `text` (a URL, or a message quoting URLs):
- * rtsp://user:pass@camera/stream becomes rtsp://***@camera/stream.
+ * rtsp://user:pass@camera/stream becomes rtsp://***@camera/stream; and the value of a `token`
+ * query parameter.
  *
  * ffmpeg takes the host after the last "@" before the first "/", "?" or "#", so a password
  * may hold raw "@" and ":" (rtsp://user:p@ss@host/ works). A password with a raw "/", "?" or
@@ -25,6 +26,13 @@ const SCHEME = /[a-z][a-z0-9+.-]*:\/\//gi;
  * "#". Hiding too much costs a host name in a message; hiding too little, a password.
  */
 export function redactUrl(text: string): string {
+  return hideUserinfo(text).replace(TOKEN_PARAM, '$1***');
+}
+
+/** `?token=` (the dashboard's way of sending the bearer token) in any URL a message quotes. */
+const TOKEN_PARAM = /([?&]token=)[^&#\s"']+/gi;
+
+function hideUserinfo(text: string): string {
   let out = '';
   let from = 0;
   SCHEME.lastIndex = 0;

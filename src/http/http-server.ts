@@ -7,7 +7,7 @@ import { WebSocketServer } from 'ws';
 import { UserError } from '../errors.js';
 import { FORMATS, type WsFormat } from '../egress/ws/frame-header.js';
 import type { StreamDirectory } from './api-types.js';
-import { authorized, originAllowed } from './auth.js';
+import { GUESS_LIMITS, TokenGate, originAllowed, type GuessLimits } from './auth.js';
 import { apiRoutes, safeDecode, sendJson, type Route } from './routes.js';
 
 export interface HttpOptions {
@@ -21,6 +21,8 @@ export interface HttpOptions {
    */
   allowedOrigins?: readonly string[];
   directory: StreamDirectory;
+  /** the limit on guessing the token (default GUESS_LIMITS: 10 wrong in 60 s, then 429 for 60 s) */
+  guessLimits?: GuessLimits;
   /** more routes, tried before the API's */
   routes?: Route[];
   log?: (msg: string) => void;
@@ -32,15 +34,26 @@ export interface HttpService {
   close(): Promise<void>;
 }
 
-function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+/**
+ * A client must send its request's headers within this, and the whole request within
+ * REQUEST_TIMEOUT_MS, or it gets 408 and is closed: one that sends a byte now and then
+ * (slowloris) would otherwise hold its connection for Node's defaults, 60 s and 300 s, checked
+ * only every 30 s. Requests here are small GETs; WebSockets are past these once upgraded.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+function refuseUpgrade(socket: Duplex, status: number, text: string, headers: Record<string, string | number> = {}): void {
   const body = JSON.stringify({ error: text });
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra.join('')}Connection: close\r\n\r\n${body}`);
 }
 
 export async function startHttp(opts: HttpOptions): Promise<HttpService> {
   const routes = [...(opts.routes ?? []), ...apiRoutes(opts.directory)];
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const refusedOrigins = new Set<string>();
+  const gate = new TokenGate(opts.token, opts.guessLimits ?? GUESS_LIMITS, opts.log);
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -50,16 +63,18 @@ export async function startHttp(opts: HttpOptions): Promise<HttpService> {
       if (!m) continue;
       pathMatched = true;
       if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue;
-      if (r.auth && !authorized(req, url, opts.token)) {
-        res.setHeader('www-authenticate', 'Bearer');
-        return sendJson(res, 401, { error: 'a bearer token is required (Authorization: Bearer <token>, or ?token=)' });
+      const admitted = r.auth ? gate.admit(req, url) : { ok: true as const };
+      if (!admitted.ok) {
+        if (admitted.status === 401) res.setHeader('www-authenticate', 'Bearer');
+        else res.setHeader('retry-after', admitted.retryAfterS);
+        return sendJson(res, admitted.status, { error: admitted.error });
       }
       return r.handle(req, res, m, url);
     }
     sendJson(res, pathMatched ? 405 : 404, { error: pathMatched ? `${req.method} is not allowed here` : `nothing at ${url.pathname}` });
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((err: Error) => {
       opts.log?.(`HTTP ${req.method} ${req.url?.split('?')[0]}: ${err.message}`);
       if (!res.headersSent) sendJson(res, 500, { error: err.message });
@@ -84,7 +99,8 @@ export async function startHttp(opts: HttpOptions): Promise<HttpService> {
     const m = /^\/ws\/([^/]+)\/?$/.exec(url.pathname);
     const id = m ? safeDecode(m[1]) : null;
     if (id === null) return refuseUpgrade(socket, 404, 'Not Found');
-    if (!authorized(req, url, opts.token)) return refuseUpgrade(socket, 401, 'Unauthorized');
+    const admitted = gate.admit(req, url);
+    if (!admitted.ok) return admitted.status === 401 ? refuseUpgrade(socket, 401, 'Unauthorized') : refuseUpgrade(socket, 429, 'Too Many Requests', { 'Retry-After': admitted.retryAfterS });
     const format = (url.searchParams.get('format') ?? 'jpeg') as WsFormat;
     if (!(format in FORMATS)) return refuseUpgrade(socket, 400, 'Bad Request: format must be rgb24 or jpeg');
     if (!opts.directory.get(id)) return refuseUpgrade(socket, 404, 'Not Found');

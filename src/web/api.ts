@@ -13,9 +13,17 @@ export class Unauthorized extends Error {
   }
 }
 
+/** The server blocks this address for a while after too many wrong tokens (429). */
+export class TooManyTries extends Error {
+  constructor(readonly retryAfterS: number) {
+    super(`Too many wrong tokens from this address: try again in ${retryAfterS} s.`);
+  }
+}
+
 export async function fetchStreams(token: string | null, signal?: AbortSignal): Promise<StreamView[]> {
   const res = await fetch('/api/streams', { headers: authHeaders(token), cache: 'no-store', signal });
   if (res.status === 401) throw new Unauthorized();
+  if (res.status === 429) throw new TooManyTries(Number(res.headers.get('retry-after')) || 60);
   if (!res.ok) throw new Error(`GET /api/streams: HTTP ${res.status}`);
   const body = (await res.json()) as { streams: StreamView[] };
   return body.streams;

@@ -2,7 +2,7 @@
 // one card per stream.
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { fetchStreams, frameSocketUrl, Unauthorized, type StreamView } from './api.js';
+import { fetchStreams, frameSocketUrl, TooManyTries, Unauthorized, type StreamView } from './api.js';
 import { forgetToken, saveToken, takeToken } from './auth.js';
 import { setText } from './dom.js';
 import { StreamCard } from './stream-card.js';
@@ -119,7 +119,7 @@ loginForm.addEventListener('submit', (e) => {
       saveToken(candidate);
       startPolling();
     },
-    (err: Error) => setText(loginError, err instanceof Unauthorized ? 'That token was not accepted.' : `Cannot reach the server: ${err.message}`),
+    (err: Error) => setText(loginError, err instanceof Unauthorized ? 'That token was not accepted.' : err instanceof TooManyTries ? err.message : `Cannot reach the server: ${err.message}`),
   );
 });
 

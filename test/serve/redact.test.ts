@@ -4,10 +4,11 @@
 // cameras (nothing listens there), its /healthz, /api/streams and stderr searched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { redactUrl } from '../../src/errors.ts';
-import { tmpDir } from '../helpers.ts';
+import { ROOT, tmpDir } from '../helpers.ts';
 import { freePort, getJson, serveProcess, waitFor } from './live-helpers.ts';
 
 test('redactUrl hides everything between :// and the last @ before the host, whatever the password holds', () => {
@@ -28,6 +29,12 @@ test('redactUrl hides everything between :// and the last @ before the host, wha
     ['rtsp://user:my pass@h/x: Connection refused', 'rtsp://***@h/x: Connection refused'],
     ['rtsp://10.0.0.5/live failed; ask admin@example.org', 'rtsp://10.0.0.5/live failed; ask admin@example.org'],
     ['srt://u:s3cr@t@h:9000?mode=caller', 'srt://***@h:9000?mode=caller'],
+    // the dashboard's ?token= (issue 17, item 4), wherever a message quotes it
+    ['ws://h:8080/ws/cam?format=jpeg&token=tok-9x&raw=1', 'ws://h:8080/ws/cam?format=jpeg&token=***&raw=1'],
+    // (up to a space: a token may hold any character, and hiding a colon too costs nothing)
+    ['GET /api/streams?Token=tok-9x: refused', 'GET /api/streams?Token=*** refused'],
+    ['"http://u:pw@h/?token=tok-9x"', '"http://***@h/?token=***"'],
+    ['/api/streams?mytoken=keep&tokens=keep', '/api/streams?mytoken=keep&tokens=keep'],
   ];
   for (const [input, want] of cases) assert.equal(redactUrl(input), want, input);
   // (an "@" in the path hides the host too: hiding too much costs a host name, too little a password)
@@ -82,4 +89,35 @@ test('derain serve with passwords holding @ : / %40 and none: /healthz, /api/str
   // and still says which camera it is about
   assert.match(texts['/api/streams'], /rtsp:\/\/\*\*\*@127\.0\.0\.1:\d+\/live/);
   assert.match(texts.stderr, /rtsp:\/\/\*\*\*@127\.0\.0\.1/);
+});
+
+test('a crash of the CLI (an error nobody caught) is reported with its stack, and without the credentials or token it quotes', async () => {
+  const dir = tmpDir();
+  // (loaded before the CLI: throws once the CLI has started, and runs a long command)
+  const crash = path.join(dir, 'crash.mjs');
+  writeFileSync(
+    crash,
+    [
+      'const wait = setInterval(() => {',
+      "  if (process.listenerCount('uncaughtException') === 0) return;",
+      '  clearInterval(wait);',
+      "  setTimeout(() => { throw new Error('boom at rtsp://admin:Cr4sh-pw@cam/live and ws://h/ws/a?token=Cr4sh-tok'); }, 100);",
+      '}, 20);',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--import', crash, path.join(ROOT, 'src', 'cli.ts'), 'ffmpeg', '-loglevel', 'error', '-f', 'lavfi', '-i', 'nullsrc=s=16x16', '-t', '3', '-f', 'null', '-'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /derain: crashed: Error: boom at rtsp:\/\/\*\*\*@cam\/live and ws:\/\/h\/ws\/a\?token=\*\*\*\n\s+at /);
+  assert.doesNotMatch(stderr, /Cr4sh-pw|Cr4sh-tok/);
 });

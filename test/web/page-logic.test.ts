@@ -107,3 +107,16 @@ test('the inference line: the pid while it runs, the state while it restarts, th
   assert.equal(inferenceLabel({ pid: null, state: 'restarting', restarts: 1, lastExit: died }), 'inference restarting · 1 restart');
   assert.equal(inferenceLabel({ pid: 4250, state: 'running', restarts: 2, lastExit: died }), 'inference pid 4250 · 2 restarts');
 });
+
+test('the sign-in is told when the server blocks this address for wrong tokens (429), and for how long', async () => {
+  const { fetchStreams, TooManyTries, Unauthorized } = await import('../../src/web/api.ts');
+  const real = globalThis.fetch;
+  try {
+    globalThis.fetch = async () => new Response('{"error":"too many wrong tokens"}', { status: 429, headers: { 'retry-after': '42' } });
+    await assert.rejects(fetchStreams('guess'), (e: unknown) => e instanceof TooManyTries && e.retryAfterS === 42 && /try again in 42 s/.test(e.message));
+    globalThis.fetch = async () => new Response('{}', { status: 401 });
+    await assert.rejects(fetchStreams('guess'), (e: unknown) => e instanceof Unauthorized);
+  } finally {
+    globalThis.fetch = real;
+  }
+});
