@@ -20,7 +20,7 @@ export interface ModelSettings {
   threads?: number;
 }
 
-export const MODEL_DEFAULTS = { smooth: 0.9, ep: 'auto' } as const satisfies Partial<ModelSettings>;
+export const MODEL_DEFAULTS = { smooth: 0.6, ep: 'auto' } as const satisfies Partial<ModelSettings>;
 
 /** The fields, optional, for objects that may set any of them (a stream, the config's defaults). */
 export const modelSettingsFields = {
