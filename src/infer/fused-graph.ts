@@ -102,9 +102,14 @@ function clip01(b: GraphBuilder, x: string): string {
   return b.op('Clip', [x, b.f32([0], []), b.f32([1], [])]);
 }
 
+/** 0 at or below `lo`, 1 at or above `hi`, linear between. */
+function ramp(b: GraphBuilder, x: string, lo: number, hi: number): string {
+  return clip01(b, b.op('Mul', [b.op('Sub', [x, b.f32([lo], [])]), b.f32([1 / (hi - lo)], [])]));
+}
+
 /** 0 below a mean change of CUT_LOW over the whole frame, 1 above CUT_HIGH: a scene cut. */
 function cutWeight(b: GraphBuilder, change: string): string {
-  return clip01(b, b.op('Mul', [b.op('Sub', [b.op('GlobalAveragePool', [change]), b.f32([CUT_LOW], [])]), b.f32([1 / (CUT_HIGH - CUT_LOW)], [])]));
+  return ramp(b, b.op('GlobalAveragePool', [change]), CUT_LOW, CUT_HIGH);
 }
 
 /** |difference| averaged over the three channels, [1, 1, h, w]. */
@@ -117,7 +122,7 @@ function absChange(b: GraphBuilder, diff: string): string {
  * The past restarts from the current frame (every past frame is this one, which the model was
  * trained to read as a still picture) on a reset and, smoothly, on a scene cut.
  */
-function withPast(b: GraphBuilder, current: string, frames: number, shape: number[]): { input: string; next: string } {
+function withPast(b: GraphBuilder, current: string, frames: number, shape: number[]): string {
   const past = b.input(FUSED_IO.past, DataType.FLOAT, shape);
   const reset = b.input(FUSED_IO.reset, DataType.FLOAT, [1]);
   const k = frames - 1;
@@ -128,7 +133,7 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   const kept = k === 1 ? current : b.op('Concat', [current, b.op('Slice', [used, b.i64([0]), b.i64([3 * (k - 1)]), b.i64([1])])], { axis: 1 });
   b.opN('Identity', [kept], {}, 1, [FUSED_IO.pastOut]);
   b.output(FUSED_IO.pastOut, DataType.FLOAT, shape);
-  return { input: b.op('Concat', [current, used], { axis: 1 }), next: kept };
+  return b.op('Concat', [current, used], { axis: 1 });
 }
 
 /** Wraps `base` (consumed: its graph is moved into the result) and returns the fused model. */
@@ -166,7 +171,7 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
 
   const frames = spec.frames ?? 1;
   const past = pastShape(spec);
-  const modelIn = past ? withPast(b, padded, frames, past).input : padded;
+  const modelIn = past ? withPast(b, padded, frames, past) : padded;
   const modelOut = embedModel(b, base, modelIn);
   let residual = spec.output === 'residual' ? modelOut : b.op('Sub', [padded, modelOut]);
   if (hp !== h || wp !== w) residual = b.op('Slice', [residual, b.i64([0, 0]), b.i64([h, w]), b.i64([2, 3])]);
@@ -178,8 +183,7 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
   const change = absChange(b, diff);
   const pool = (x: string, k: number) => b.op('MaxPool', [x], { kernel_shape: [k, k], pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [1, 1] });
   const opened = pool(b.op('Neg', [pool(b.op('Neg', [change]), MOTION_ERODE)]), MOTION_DILATE);
-  const motion = clip01(b, b.op('Mul', [b.op('Sub', [opened, b.f32([MOTION_LOW], [])]), b.f32([1 / (MOTION_HIGH - MOTION_LOW)], [])]));
-  const m = b.op('Max', [motion, cutWeight(b, change)]);
+  const m = b.op('Max', [ramp(b, opened, MOTION_LOW, MOTION_HIGH), cutWeight(b, change)]);
   // brighter (the channels' mean difference above 0): `smooth`; darker: smooth × DOWN_SHARE
   const brighter = b.op('Cast', [b.op('Greater', [b.op('Conv', [diff, b.f32([1, 1, 1], [1, 3, 1, 1])]), b.f32([0], [])])], { to: DataType.FLOAT });
   const strength = b.op('Mul', [smooth, b.op('Add', [b.op('Mul', [brighter, b.f32([1 - DOWN_SHARE], [])]), b.f32([DOWN_SHARE], [])])]);
