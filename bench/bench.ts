@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--model M] [--infer-size WxH] [--threads N] [--no-live]
+// npm run bench [-- --json] [--model M] [--infer-size WxH] [--threads N] [--no-live] [--soak seconds]
 // On the real 50-frame 640x360 rain clip: the fused graph alone (frames already in memory)
 // against the whole pipeline (decode → infer → encode), measured in one run, and the model's
 // achieved GFLOP/s against a convolution-peak graph run in the same process.
@@ -21,6 +21,7 @@ import { ffmpegPath } from '../src/util/ffmpeg.ts';
 import type { Frame } from '../src/frame.ts';
 import { convPeak } from './conv-peak.ts';
 import { liveBench } from './live.ts';
+import { soak } from './soak.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLIP_DIR = path.resolve(ROOT, '..', 'shared', 'data', 'real-video-j4rnet');
@@ -34,8 +35,9 @@ const program = new Command('bench')
   .option('--threads <n>', 'onnxruntime threads', (v) => parseInt(v, 10))
   .option('--json', 'one JSON object on stdout')
   .option('--no-live', 'skip the live section (RTSP cameras through derain serve)')
+  .option('--soak <seconds>', 'only the soak: derain serve for this long with four looped cameras and two awkward WebSocket clients (bench/soak.ts)', (v) => parseInt(v, 10))
   .parse(process.argv);
-const opts = program.opts<{ model?: string; inferSize?: string; threads?: number; json?: boolean; live: boolean }>();
+const opts = program.opts<{ model?: string; inferSize?: string; threads?: number; json?: boolean; live: boolean; soak?: number }>();
 const log = (msg: string) => process.stderr.write(msg + '\n');
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
@@ -75,6 +77,12 @@ async function modelOnly(frames: Buffer[], fused: Uint8Array, past: number[] | n
 }
 
 async function main() {
+  if (opts.soak !== undefined) {
+    if (!(opts.soak > 0)) throw new Error('--soak takes a number of seconds');
+    const result = await soak({ seconds: opts.soak, framesPattern: path.join(CLIP_DIR, '%03d.png'), model: opts.model, inferSize: opts.inferSize, threads: opts.threads, log });
+    if (opts.json) process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
   const frames = decodeFrames();
   const inferSize = opts.inferSize ? parseSize(opts.inferSize, '--infer-size') : undefined;
   const prepared = prepareModel(chooseModel(opts.model, 'auto').name, { width: W, height: H }, { inferSize });
