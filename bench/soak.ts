@@ -9,15 +9,16 @@
 // inference process (its pid from /api/streams), the service's JS heap (/metrics). Reported:
 // start and end, and the slope per hour by least squares over the samples after a warm-up; the
 // frames in, out and dropped by reason (/api/streams); and whether the goal holds.
+// SOAK_SAMPLES=<file> writes every sample there as JSON lines, to look at the curves.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import type { DropReason, StreamList, StreamStatus } from '../src/protocol/api.ts';
 import { makeCameraClip, startCameras } from './cameras.ts';
-import { fitLine } from './slope.ts';
+import { fitFloor, fitLine } from './slope.ts';
 
 export interface SoakOptions {
   seconds: number;
@@ -34,7 +35,7 @@ export const SOAK_GOAL = { rssMBPerHour: 5, fdsPerHour: 1 };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CAMERAS = 4;
-const SAMPLE_MS = 5000;
+const SAMPLE_MS = 2000;
 const MB = 1e6;
 const HOUR_S = 3600;
 // /proc/<pid>/stat counts CPU time in clock ticks, 100 a second on Linux
@@ -208,7 +209,11 @@ interface Series {
   end: number | null;
   perHour: number | null;
   perHourStderr: number | null;
+  /** the slope through each minute's lowest sample after the warm-up (slope.ts says why) */
+  floorPerHour: number | null;
 }
+
+const FLOOR_WINDOW_S = 60;
 
 function series(samples: Sample[], warmup: number, value: (s: Sample) => number | null, scale = 1): Series {
   const valid = samples.filter((s) => value(s) !== null && Number.isFinite(value(s)));
@@ -222,6 +227,13 @@ function series(samples: Sample[], warmup: number, value: (s: Sample) => number 
     end: valid.length ? round(value(valid[valid.length - 1])! / scale) : null,
     perHour: round(fit.slope),
     perHourStderr: round(fit.stderr),
+    floorPerHour: round(
+      fitFloor(
+        after.map((s) => s.t / HOUR_S),
+        after.map((s) => value(s)! / scale),
+        FLOOR_WINDOW_S / HOUR_S,
+      ).slope,
+    ),
   };
 }
 
@@ -336,8 +348,10 @@ export async function soak(opts: SoakOptions) {
         childCount: Object.values(kids.byName).reduce((a, b) => a + b, 0),
         childRss: kids.rss - (infPid ? (readProc(infPid)?.rss ?? 0) : 0),
       });
+      if (process.env.SOAK_SAMPLES) appendFileSync(process.env.SOAK_SAMPLES, JSON.stringify(samples[samples.length - 1]) + '\n');
       return list;
     };
+    const loadStart = os.loadavg()[0];
     const first = await sample();
     let warm: StreamStatus[] | null = null;
     let fdsWarm: { service: Record<string, number>; inference: Record<string, number> } | null = null;
@@ -389,6 +403,9 @@ export async function soak(opts: SoakOptions) {
       cameras: CAMERAS,
       model: first[0]?.model ?? null,
       ep: first[0]?.ep ?? null,
+      // the machine is shared: what else ran shows in its load
+      loadAverage: { start: round(loadStart), end: round(os.loadavg()[0]) },
+      inferenceMsEnd: last[0]?.inferenceMs ?? null,
       service: {
         pid,
         rssMB: svcRss,
