@@ -16,8 +16,9 @@ import type { Frame } from '../frame.js';
 import { DEADLINE_WINDOW, frameDeadlineMs } from './deadline.js';
 import { EpUnavailableError, ModelError } from './errors.js';
 import { FrameSlots } from './frame-slots.js';
-import { PIPE_FD, type FromInfer, type ToInfer } from './infer-protocol.js';
-import type { EpChoice } from './session.js';
+import { PIPE_FD, type FromInfer, type RunItem, type ToInfer } from './infer-protocol.js';
+import { batchLimit, type BatchSetting } from './batch-setting.js';
+import { gpuProvidersInstalled, type EpChoice } from './session.js';
 import { spawnInferProcess } from './spawn-infer.js';
 import { WireReader, writeMessage, type WireMessage } from './wire.js';
 
@@ -34,6 +35,8 @@ export interface DerainerOptions {
   past?: number[] | null;
   /** false: frames go through the pipe, not shared memory (the transport bench compares the two) */
   frameSlots?: boolean;
+  /** frames of several lanes one run may take (the model is then the batched graph, fused-graph.ts batch 'dynamic'); unset: one at a time */
+  batch?: BatchSetting;
 }
 
 /** Frames in shared memory at once; more in flight go through the pipe. Two: double buffering. */
@@ -41,7 +44,10 @@ const SLOT_COUNT = 2;
 
 export interface Derained {
   frame: Frame;
+  /** the run's time (a batch's: all of its frames) */
   inferenceMs: number;
+  /** the frames of the run it came from */
+  batch: number;
 }
 
 interface Pending {
@@ -49,6 +55,15 @@ interface Pending {
   reject: (e: Error) => void;
   frame: Frame;
   slot: number | null;
+  /** the frames of the run it is in */
+  batch: number;
+}
+
+/** A frame of a batch: whose lane it continues, at which smoothing strength. */
+export interface BatchItem {
+  frame: Frame;
+  lane: number;
+  smooth?: number;
 }
 
 type Opened = { msg: FromInfer } | { gone: string };
@@ -85,6 +100,10 @@ export class Derainer {
     private readonly recentMs: number[],
     readonly ep: string,
     readonly skippedEps: string[],
+    /** the largest batch one run takes; 1 once the model has refused one */
+    public maxBatch: number,
+    /** why batches were asked for and are not run (the model does not take them) */
+    public batchNote: string | null,
   ) {
     pipe.on('data', (chunk: Buffer) => {
       for (const m of reader.push(chunk)) this.onMessage(m);
@@ -106,7 +125,10 @@ export class Derainer {
   /** Starts an inference process for `opts` and opens the session in it. */
   static async open(opts: DerainerOptions, recentMs: number[] = []): Promise<Derainer> {
     const frameBytes = opts.width * opts.height * 3;
-    const slots = opts.frameSlots === false ? null : FrameSlots.create(frameBytes, SLOT_COUNT);
+    // A batch takes a slot per frame (the service has one batch in flight); where there is no
+    // room for that many, as many as double buffering needs.
+    const batch = opts.batch === undefined ? 1 : batchLimit(opts.batch, opts.ep !== 'cpu' && gpuProvidersInstalled());
+    const slots = opts.frameSlots === false ? null : (FrameSlots.create(frameBytes, Math.max(SLOT_COUNT, batch)) ?? FrameSlots.create(frameBytes, SLOT_COUNT));
     const child = spawnInferProcess(slots?.fd ?? null);
     const pipe = child.stdio[PIPE_FD] as Socket;
     const reader = new WireReader<FromInfer>();
@@ -119,6 +141,7 @@ export class Derainer {
       width: opts.width,
       height: opts.height,
       past: opts.past ?? null,
+      batch: opts.batch,
     };
     writeMessage(pipe, init, opts.model);
     const first = await new Promise<Opened>((resolve) => {
@@ -150,7 +173,7 @@ export class Derainer {
       if (msg.epUnavailable) throw new EpUnavailableError(`execution provider ${opts.ep} is not available: ${msg.message}`);
       throw new ModelError(`cannot be loaded by onnxruntime: ${msg.message.split('\n')[0]}`);
     }
-    return new Derainer(child, pipe, reader, slots, opts, recentMs, msg.ep, msg.skipped);
+    return new Derainer(child, pipe, reader, slots, opts, recentMs, msg.ep, msg.skipped, msg.maxBatch, msg.batchNote);
   }
 
   /** A new process for the same model, which keeps this one's timings for its deadline. */
@@ -188,7 +211,7 @@ export class Derainer {
     const slot = this.slots?.take() ?? null;
     const msg: ToInfer = { type: 'run', id, slot, smooth: opts.smooth ?? this.opts.smooth, reset: !this.started.has(lane), lane };
     this.started.add(lane);
-    const run = new Promise<Derained>((resolve, reject) => this.pending.set(id, { resolve, reject, frame, slot }));
+    const run = new Promise<Derained>((resolve, reject) => this.pending.set(id, { resolve, reject, frame, slot, batch: 1 }));
     if (slot !== null) {
       this.slots!.writeInput(slot, frame.data);
       writeMessage(this.pipe, msg);
@@ -199,6 +222,37 @@ export class Derainer {
     if (this.pending.size === 1) this.armDeadline();
     this.lastRun = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Derains the frames of several lanes in one run (each lane at most once; up to maxBatch, a
+   * larger batch runs in parts). One frame goes as infer() sends it. The frames' data is
+   * copied before this returns.
+   */
+  inferBatch(items: BatchItem[]): Promise<Derained>[] {
+    if (items.length === 1) return [this.infer(items[0].frame, items[0])];
+    if (this.failure) return items.map(() => Promise.reject(this.failure!));
+    const bad = items.find(({ frame }) => frame.width !== this.opts.width || frame.height !== this.opts.height);
+    if (bad) {
+      const err = new Error(`frame is ${bad.frame.width}x${bad.frame.height}, the model was built for ${this.opts.width}x${this.opts.height}`);
+      return items.map(() => Promise.reject(err));
+    }
+    const runs: RunItem[] = [];
+    const inBody: Buffer[] = [];
+    const results = items.map(({ frame, lane, smooth }) => {
+      const id = this.nextId++;
+      const slot = this.slots?.take() ?? null;
+      runs.push({ id, slot, smooth: smooth ?? this.opts.smooth, reset: !this.started.has(lane), lane });
+      this.started.add(lane);
+      if (slot !== null) this.slots!.writeInput(slot, frame.data);
+      // (the pipe may hold the bytes after this returns, and the caller's decoder reuses its buffers)
+      else inBody.push(Buffer.from(frame.data));
+      return new Promise<Derained>((resolve, reject) => this.pending.set(id, { resolve, reject, frame, slot, batch: items.length }));
+    });
+    writeMessage(this.pipe, { type: 'batch', items: runs } satisfies ToInfer, inBody.length ? Buffer.concat(inBody) : undefined);
+    if (this.pending.size === items.length) this.armDeadline();
+    this.lastRun = results[results.length - 1].catch(() => {});
+    return results;
   }
 
   /** The lane's next frame restarts its smoothing state (a reconnect or a scene the caller knows changed). */
@@ -212,12 +266,16 @@ export class Derainer {
     if (!this.failure) writeMessage(this.pipe, { type: 'drop-lane', lane } satisfies ToInfer);
   }
 
-  /** The frame the process runs now must come back within its deadline, or the process is killed as hung. */
+  /**
+   * The frame the process runs now must come back within its deadline, or the process is killed
+   * as hung. The times are per frame, so a batch of n has n times the time of one.
+   */
   private armDeadline(): void {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = null;
-    if (this.pending.size === 0) return;
-    const ms = frameDeadlineMs(this.recentMs, this.framesDone === 0);
+    const head = this.pending.values().next();
+    if (head.done) return;
+    const ms = frameDeadlineMs(this.recentMs, this.framesDone === 0) * head.value.batch;
     this.deadline = setTimeout(() => {
       this.hung = `inference process ${this.pid} hung (no result in ${(ms / 1000).toFixed(1)} s), killed`;
       this.child.kill('SIGKILL');
@@ -234,10 +292,15 @@ export class Derainer {
     const data = msg.type === 'done' && msg.slot !== null ? this.slots!.readOutput(msg.slot) : body;
     if (p.slot !== null) this.slots!.give(p.slot);
     if (msg.type === 'run-failed') return p.reject(new Error(msg.message));
+    if (msg.refused) {
+      this.maxBatch = 1;
+      this.batchNote = msg.refused;
+    }
+    const batch = msg.batch ?? 1;
     // (the first frame warms the session up: it says nothing of the frames after it)
-    if (this.framesDone++ > 0) this.recentMs.push(msg.ms);
+    if (this.framesDone++ > 0) this.recentMs.push(msg.ms / batch);
     if (this.recentMs.length > DEADLINE_WINDOW) this.recentMs.shift();
-    p.resolve({ frame: { ...p.frame, data }, inferenceMs: msg.ms });
+    p.resolve({ frame: { ...p.frame, data }, inferenceMs: msg.ms, batch });
   }
 
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {

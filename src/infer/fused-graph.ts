@@ -2,7 +2,7 @@
 //
 // Only operators whose signature is the same from opset 11 to today are used, so the fused
 // graph can take the base model's own opset and never changes the meaning of its nodes.
-import { GraphBuilder, DataType } from './graph-builder.js';
+import { GraphBuilder, DataType, type Dim } from './graph-builder.js';
 import { embedModel } from './graph-merge.js';
 import { defaultOpset, encodeModel, type ModelProto } from './onnx-proto.js';
 
@@ -50,7 +50,20 @@ export interface FusedSpec {
   output: 'image' | 'residual';
   /** frames the model takes (the current one, then frames − 1 past ones stacked on its channels); default 1 */
   frames?: number;
+  /**
+   * A batch of frames from several streams at once (the service's shared sessions): every
+   * input and output gets a leading dimension, one entry per stream, and `smooth` and `reset`
+   * are one value per frame. A number fixes the batch size: every shape is known, so
+   * onnxruntime's CPU provider folds the model's shape arithmetic and keeps its blocked layout
+   * through the resizes (a symbolic batch cost a batch of 1 a third more on the CPU, in layout
+   * reorders). 'dynamic': the symbolic dimension N, for providers that take any batch in one
+   * session (CUDA, TensorRT). Unset, the graph is the one-frame graph of `derain run` and eval.
+   */
+  batch?: number | 'dynamic';
 }
+
+/** The name of the batch dimension of a batched graph's inputs and outputs. */
+export const BATCH_DIM = 'N';
 
 /** The shape of a temporal model's past-frames state, [1, 3 (frames − 1), h, w] at the padded inference size; null for a single-frame model. */
 export function pastShape(spec: FusedSpec): number[] | null {
@@ -90,9 +103,19 @@ function blurAxis(b: GraphBuilder, x: string, sigma: number, axis: 'h' | 'w'): s
   return b.op('Conv', [padded, b.f32(weights, shape)], { group: 3, kernel_shape: shape.slice(2) });
 }
 
-function resize(b: GraphBuilder, x: string, h: number, w: number): string {
+/**
+ * The Resize target [n, 3, h, w]: a constant for a known batch size; for a symbolic one, n
+ * taken from `x` (sizes rather than scales, so a batch samples exactly where one frame does).
+ */
+function resizeSizes(b: GraphBuilder, x: string, h: number, w: number, n: Dim): string {
+  if (typeof n === 'number') return b.i64([n, 3, h, w]);
+  const batch = b.op('Slice', [b.op('Shape', [x]), b.i64([0]), b.i64([1]), b.i64([0])]);
+  return b.op('Concat', [batch, b.i64([3, h, w])], { axis: 0 });
+}
+
+function resize(b: GraphBuilder, x: string, h: number, w: number, n: Dim): string {
   // Empty roi and scales keep this one signature valid from opset 11 on.
-  return b.op('Resize', [x, b.f32([]), b.f32([]), b.i64([1, 3, h, w])], {
+  return b.op('Resize', [x, b.f32([]), b.f32([]), resizeSizes(b, x, h, w, n)], {
     mode: 'linear',
     coordinate_transformation_mode: 'half_pixel',
   });
@@ -122,9 +145,9 @@ function absChange(b: GraphBuilder, diff: string): string {
  * The past restarts from the current frame (every past frame is this one, which the model was
  * trained to read as a still picture) on a reset and, smoothly, on a scene cut.
  */
-function withPast(b: GraphBuilder, current: string, frames: number, shape: number[]): string {
-  const past = b.input(FUSED_IO.past, DataType.FLOAT, shape);
-  const reset = b.input(FUSED_IO.reset, DataType.FLOAT, [1]);
+function withPast(b: GraphBuilder, current: string, frames: number, shape: number[], n: Dim, batched: boolean): string {
+  const past = b.input(FUSED_IO.past, DataType.FLOAT, [n, ...shape.slice(1)]);
+  const reset = perFrame(b, b.input(FUSED_IO.reset, DataType.FLOAT, [n]), batched);
   const k = frames - 1;
   const repeated = k === 1 ? current : b.op('Concat', Array(k).fill(current), { axis: 1 });
   const previous = b.op('Slice', [past, b.i64([0]), b.i64([3]), b.i64([1])]);
@@ -132,8 +155,13 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   const used = b.op('Add', [past, b.op('Mul', [r, b.op('Sub', [repeated, past])])]);
   const kept = k === 1 ? current : b.op('Concat', [current, b.op('Slice', [used, b.i64([0]), b.i64([3 * (k - 1)]), b.i64([1])])], { axis: 1 });
   b.opN('Identity', [kept], {}, 1, [FUSED_IO.pastOut]);
-  b.output(FUSED_IO.pastOut, DataType.FLOAT, shape);
+  b.output(FUSED_IO.pastOut, DataType.FLOAT, [n, ...shape.slice(1)]);
   return b.op('Concat', [current, used], { axis: 1 });
+}
+
+/** A per-frame scalar input ([N]) as [N, 1, 1, 1], so each frame of a batch gets its own; one frame's [1] broadcasts as is. */
+function perFrame(b: GraphBuilder, x: string, batched: boolean): string {
+  return batched ? b.op('Reshape', [x, b.i64([-1, 1, 1, 1])]) : x;
 }
 
 /** Wraps `base` (consumed: its graph is moved into the result) and returns the fused model. */
@@ -141,14 +169,16 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
   const opset = defaultOpset(base);
   if (opset < MIN_OPSET) throw new Error(`the model uses ONNX opset ${opset}; opset ${MIN_OPSET} or newer is needed`);
   const { width: W, height: H, inferWidth: w, inferHeight: h } = spec;
+  const batched = spec.batch !== undefined;
+  const n: Dim = spec.batch === 'dynamic' ? BATCH_DIM : (spec.batch ?? 1);
   const b = new GraphBuilder('derain_fused', 'fused/');
 
-  const frame = b.input(FUSED_IO.frame, DataType.UINT8, [H, W, 3]);
-  const state = b.input(FUSED_IO.state, DataType.FLOAT, [1, 3, H, W]);
-  const smooth = b.input(FUSED_IO.smooth, DataType.FLOAT, [1]);
+  const frame = b.input(FUSED_IO.frame, DataType.UINT8, batched ? [n, H, W, 3] : [H, W, 3]);
+  const state = b.input(FUSED_IO.state, DataType.FLOAT, [n, 3, H, W]);
+  const smooth = perFrame(b, b.input(FUSED_IO.smooth, DataType.FLOAT, [n]), batched);
 
   const f = b.op('Mul', [b.op('Cast', [frame], { to: DataType.FLOAT }), b.f32([1 / 255], [])]);
-  const x = b.op('Transpose', [b.op('Reshape', [f, b.i64([1, H, W, 3])])], { perm: [0, 3, 1, 2] });
+  const x = b.op('Transpose', [batched ? f : b.op('Reshape', [f, b.i64([1, H, W, 3])])], { perm: [0, 3, 1, 2] });
 
   const scaled = w !== W || h !== H;
   let low = x;
@@ -157,7 +187,7 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
     const sw = prefilterSigma(W / w);
     if (sh > 0) low = blurAxis(b, low, sh, 'h');
     if (sw > 0) low = blurAxis(b, low, sw, 'w');
-    low = resize(b, low, h, w);
+    low = resize(b, low, h, w, n);
   }
 
   const hp = paddedSize(h, spec.multiple);
@@ -171,11 +201,11 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
 
   const frames = spec.frames ?? 1;
   const past = pastShape(spec);
-  const modelIn = past ? withPast(b, padded, frames, past) : padded;
+  const modelIn = past ? withPast(b, padded, frames, past, n, batched) : padded;
   const modelOut = embedModel(b, base, modelIn);
   let residual = spec.output === 'residual' ? modelOut : b.op('Sub', [padded, modelOut]);
   if (hp !== h || wp !== w) residual = b.op('Slice', [residual, b.i64([0, 0]), b.i64([h, w]), b.i64([2, 3])]);
-  if (scaled) residual = resize(b, residual, H, W);
+  if (scaled) residual = resize(b, residual, H, W, n);
   const y = b.op('Sub', [x, residual]);
 
   // Motion-adaptive, rain-aware smoothing of the derained frame: B += a (y − B), a → 1 where y moved.
@@ -192,11 +222,12 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
   b.opN('Identity', [next], {}, 1, [FUSED_IO.stateOut]);
 
   const u = b.op('Floor', [b.op('Add', [b.op('Mul', [next, b.f32([255], [])]), b.f32([0.5], [])])]);
-  const hwc = b.op('Reshape', [b.op('Transpose', [u], { perm: [0, 2, 3, 1] }), b.i64([H, W, 3])]);
+  const nhwc = b.op('Transpose', [u], { perm: [0, 2, 3, 1] });
+  const hwc = batched ? nhwc : b.op('Reshape', [nhwc, b.i64([H, W, 3])]);
   b.opN('Cast', [hwc], { to: DataType.UINT8 }, 1, [FUSED_IO.out]);
 
-  b.output(FUSED_IO.out, DataType.UINT8, [H, W, 3]);
-  b.output(FUSED_IO.stateOut, DataType.FLOAT, [1, 3, H, W]);
+  b.output(FUSED_IO.out, DataType.UINT8, batched ? [n, H, W, 3] : [H, W, 3]);
+  b.output(FUSED_IO.stateOut, DataType.FLOAT, [n, 3, H, W]);
   return b.toModel(opset, { opsetImport: base.opsetImport, irVersion: base.irVersion, functions: base.functions });
 }
 

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { EpUnavailableError } from './errors.js';
 import { FrameSlots } from './frame-slots.js';
 import { InferEngine } from './infer-engine.js';
-import { PIPE_FD, SLOTS_FD, type FromInfer, type ToInfer } from './infer-protocol.js';
+import { PIPE_FD, SLOTS_FD, type FromInfer, type RunItem, type ToInfer } from './infer-protocol.js';
 import { WireReader, writeMessage, type WireMessage } from './wire.js';
 
 // Ctrl-C in a terminal reaches the whole process group: the parent decides when this process
@@ -19,6 +19,8 @@ let engine: InferEngine | null = null;
 let slots: FrameSlots | null = null;
 /** where a frame from a slot is read to (one run at a time, so one buffer) */
 let input: Buffer | null = null;
+/** where a batch's frames are gathered, one after another (grown to the largest batch) */
+let batchInput: Buffer | null = null;
 
 async function open(msg: Extract<ToInfer, { type: 'init' }>, model: Buffer): Promise<void> {
   if (msg.slots) {
@@ -32,7 +34,40 @@ async function open(msg: Extract<ToInfer, { type: 'init' }>, model: Buffer): Pro
     pipe.end(() => process.exit(0));
     return;
   }
-  send({ type: 'ready', ep: engine.ep, skipped: engine.skipped });
+  send({ type: 'ready', ep: engine.ep, skipped: engine.skipped, maxBatch: engine.maxBatch, batchNote: engine.batchNote });
+}
+
+/** Runs a batch: the frames from their slots (or one after another in the body), each result to its item's output slot or a body of its own. */
+async function runBatch(items: RunItem[], body: Buffer): Promise<void> {
+  const fb = engine!.frameBytes;
+  const bytes = items.length * fb;
+  if (!batchInput || batchInput.length < bytes) batchInput = Buffer.allocUnsafeSlow(bytes);
+  const frames = batchInput.subarray(0, bytes);
+  let inBody = 0;
+  items.forEach((it, i) => {
+    const at = frames.subarray(i * fb, (i + 1) * fb);
+    if (it.slot !== null) slots!.readInput(it.slot, at);
+    else {
+      body.copy(at, 0, inBody * fb, (inBody + 1) * fb);
+      inBody++;
+    }
+  });
+  let result;
+  try {
+    result = await engine!.runBatch(frames, items);
+  } catch (err) {
+    for (const it of items) send({ type: 'run-failed', id: it.id, message: (err as Error).message });
+    return;
+  }
+  const { out, ms, refused } = result;
+  items.forEach((it, i) => {
+    const frame = out.subarray(i * fb, (i + 1) * fb);
+    const done = { type: 'done', id: it.id, slot: it.slot, ms, batch: items.length, ...(refused && i === 0 ? { refused } : {}) } as const;
+    if (it.slot !== null) {
+      slots!.writeOutput(it.slot, frame);
+      send(done);
+    } else send(done, frame);
+  });
 }
 
 async function handle({ header: msg, body }: WireMessage<ToInfer>): Promise<void> {
@@ -43,6 +78,8 @@ async function handle({ header: msg, body }: WireMessage<ToInfer>): Promise<void
     pipe.end(() => process.exit(0));
   } else if (msg.type === 'drop-lane') {
     engine.dropLane(msg.lane);
+  } else if (msg.type === 'batch') {
+    await runBatch(msg.items, body);
   } else {
     try {
       // (undefined from a parent of an older build, which sends every frame in the body)

@@ -40,7 +40,8 @@ function checkInput(input: TensorSignature, card: ModelCard, frames: number): vo
     throw new ModelError(`model ${card.name}: its input has ${dims[1]} channels; a model of ${frames} RGB frame${frames > 1 ? 's' : ''} (card "frames") takes ${channels}`);
 }
 
-export function prepareModel(spec: string, frame: Size, req: Omit<InferSizeRequest, 'recommended' | 'fixed'>): PreparedModel {
+/** `batch`: the batched graph of a shared session (fused-graph.ts), frames of several streams in one run. */
+export function prepareModel(spec: string, frame: Size, req: Omit<InferSizeRequest, 'recommended' | 'fixed'>, batch?: FusedSpec['batch']): PreparedModel {
   const resolved = resolveModel(spec);
   const { card } = resolved;
   const fixed = resolved.fixedSize ? { height: resolved.fixedSize[0], width: resolved.fixedSize[1] } : undefined;
@@ -49,7 +50,16 @@ export function prepareModel(spec: string, frame: Size, req: Omit<InferSizeReque
   const frames = card.frames ?? 1;
   checkInput(modelInputs(base)[0], card, frames);
   const infer = chooseInferSize(frame, { ...req, recommended, fixed });
-  const fusedSpec: FusedSpec = { width: frame.width, height: frame.height, inferWidth: infer.width, inferHeight: infer.height, multiple: fixed ? 1 : card.sizeMultiple, output: card.output, frames };
+  const fusedSpec: FusedSpec = {
+    width: frame.width,
+    height: frame.height,
+    inferWidth: infer.width,
+    inferHeight: infer.height,
+    multiple: fixed ? 1 : card.sizeMultiple,
+    output: card.output,
+    frames,
+    batch,
+  };
   let fused: Uint8Array;
   try {
     fused = buildFusedBytes(base, fusedSpec);
