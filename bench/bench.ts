@@ -1,4 +1,4 @@
-// npm run bench [-- --json] [--model M] [--infer-size WxH] [--threads N] [--no-live] [--soak seconds]
+// npm run bench [-- --json] [--model M] [--infer-size WxH] [--threads N] [--no-live] [--cameras 1,2,4,8] [--soak seconds]
 // On the real 50-frame 640x360 rain clip: the fused graph alone (frames already in memory)
 // against the whole pipeline (decode → infer → encode), measured in one run, and the model's
 // achieved GFLOP/s against a convolution-peak graph run in the same process.
@@ -20,7 +20,7 @@ import { percentile } from '../src/util/percentile.ts';
 import { ffmpegPath } from '../src/util/ffmpeg.ts';
 import type { Frame } from '../src/frame.ts';
 import { convPeak } from './conv-peak.ts';
-import { liveBench } from './live.ts';
+import { liveBench, parseCameras } from './live.ts';
 import { soak } from './soak.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,9 +35,10 @@ const program = new Command('bench')
   .option('--threads <n>', 'onnxruntime threads', (v) => parseInt(v, 10))
   .option('--json', 'one JSON object on stdout')
   .option('--no-live', 'skip the live section (RTSP cameras through derain serve)')
+  .option('--cameras <list>', 'camera counts of the live section', parseCameras, [1, 2, 4, 8])
   .option('--soak <seconds>', 'only the soak: derain serve for this long with four looped cameras and two awkward WebSocket clients (bench/soak.ts)', (v) => parseInt(v, 10))
   .parse(process.argv);
-const opts = program.opts<{ model?: string; inferSize?: string; threads?: number; json?: boolean; live: boolean; soak?: number }>();
+const opts = program.opts<{ model?: string; inferSize?: string; threads?: number; json?: boolean; live: boolean; cameras: number[]; soak?: number }>();
 const log = (msg: string) => process.stderr.write(msg + '\n');
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
@@ -144,7 +145,15 @@ async function main() {
       peakFraction: round(((flops / 1e9) * model.fps) / peak, 3),
       targets: { overheadRatio: 0.95, liveLatencyToInference: 2 },
       live: opts.live
-        ? await liveBench({ framesPattern: path.join(CLIP_DIR, '%03d.png'), tmp, model: opts.model ?? prepared.card.name, inferSize: opts.inferSize, threads: opts.threads, log })
+        ? await liveBench({
+            framesPattern: path.join(CLIP_DIR, '%03d.png'),
+            tmp,
+            model: opts.model ?? prepared.card.name,
+            inferSize: opts.inferSize,
+            threads: opts.threads,
+            cameras: opts.cameras,
+            log,
+          })
         : undefined,
     };
     if (opts.json) process.stdout.write(JSON.stringify(result) + '\n');
