@@ -56,8 +56,12 @@ export interface PipelineOptions {
   inference: FrameInference;
   sinks: AbortableSink[];
   policy: FeedPolicy;
-  /** repeat the last output, marked stale, every `intervalMs` once none came for `staleAfterMs` */
-  heartbeat?: { intervalMs: number; staleAfterMs: number };
+  /**
+   * Repeat the last output, marked stale, once none came for `staleAfterMs`: checked every
+   * `intervalMs`, repeated every `repeatEveryMs` (default: every check). Functions are asked at
+   * each check, so the caller can follow the rate outputs come at.
+   */
+  heartbeat?: { intervalMs: number; staleAfterMs: number | (() => number); repeatEveryMs?: () => number };
   /** frames the input declares (files): fewer decoded means the input was cut short; a function is asked once the input has ended */
   expectFrames?: number | (() => number | undefined);
   /** how long the end of a stop lets frames in flight reach the sinks (live; files wait for all) */
@@ -228,8 +232,15 @@ export class Pipeline {
   private startHeartbeat(): void {
     const hb = this.opts.heartbeat;
     if (!hb) return;
+    let repeatedAt = 0;
     this.beat = setInterval(() => {
-      if (this.last && Date.now() - this.lastAt > hb.staleAfterMs) void this.write({ ...this.last, stale: true });
+      const now = Date.now();
+      const staleAfter = typeof hb.staleAfterMs === 'function' ? hb.staleAfterMs() : hb.staleAfterMs;
+      if (!this.last || now - this.lastAt <= staleAfter) return;
+      // (half a check early: timers fire late, and a repeat due now should not wait a whole check)
+      if (hb.repeatEveryMs && now - repeatedAt < hb.repeatEveryMs() - hb.intervalMs / 2) return;
+      repeatedAt = now;
+      void this.write({ ...this.last, stale: true });
     }, hb.intervalMs);
   }
 

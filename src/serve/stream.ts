@@ -47,6 +47,11 @@ const INFLIGHT_WAIT_MS = 1500;
 /** Repeats start when no frame came for this long (or three frame intervals, if longer). */
 export const STALE_AFTER_MS = 500;
 
+/** Output gaps kept to judge the rate a stream's outputs come at (their median). */
+const GAPS_KEPT = 9;
+/** A gap longer than this is an outage, not the rate: it is not kept. */
+const MAX_GAP_MS = 2000;
+
 function inputOf(cfg: StreamConfig): LiveInput {
   if (cfg.kind === 'demo') return { ...demoInput(cfg.demo!), fps: cfg.fps };
   return { display: cfg.display, ...liveInputArgs(cfg.url, { transport: cfg.transport }), fps: cfg.fps };
@@ -66,8 +71,11 @@ export class Stream {
   private loop: Promise<void> | null = null;
   private lastRaw: { frame: Frame; at: number } | null = null;
   private stopping = false;
-  /** no output for this long: the outputs repeat the last frame, marked stale, and so does the API */
-  private staleAfterMs = STALE_AFTER_MS;
+  /** the camera's frame interval */
+  private intervalMs = 40;
+  /** the last gaps between outputs, and when the last output came */
+  private readonly gaps: number[] = [];
+  private lastOutAt = 0;
   private readonly recent = new Recent();
   private readonly counts = { ingested: 0, processed: 0, dropped: { behind: 0, slow_client: 0, encoder_behind: 0, inference_error: 0 } };
 
@@ -141,13 +149,13 @@ export class Stream {
     deps.log(`stream ${cfg.id}: ${format.width}x${format.height} @ ${format.fps.toFixed(2)} fps; model ${info.model} at ${info.infer.width}x${info.infer.height} on ${info.ep}`);
     if (info.note) deps.log(`stream ${cfg.id}: ${info.note}`);
     const interval = 1000 / format.fps;
-    this.staleAfterMs = Math.max(STALE_AFTER_MS, 3 * interval);
+    this.intervalMs = interval;
     this.pipeline = new Pipeline({
       source: this.source,
       inference: this.lane,
       sinks: this.startOutputs(format),
       policy: LIVE_POLICY,
-      heartbeat: { intervalMs: interval, staleAfterMs: this.staleAfterMs },
+      heartbeat: { intervalMs: interval, staleAfterMs: () => this.staleAfterMs(), repeatEveryMs: () => this.outputGapMs() },
       drainMs: INFLIGHT_WAIT_MS,
       onInput: (frame) => this.keepRaw(frame),
       onOutput: (d) => this.measure(d),
@@ -189,6 +197,22 @@ export class Stream {
     return sinks;
   }
 
+  /**
+   * The usual time between outputs: the camera's interval while inference keeps up; longer when
+   * the session serves several cameras slower than they send, and then repeats at the camera's
+   * rate would have the encoders encode more repeats than frames.
+   */
+  private outputGapMs(): number {
+    if (this.gaps.length < 3) return this.intervalMs;
+    const sorted = [...this.gaps].sort((a, b) => a - b);
+    return Math.max(this.intervalMs, sorted[sorted.length >> 1]);
+  }
+
+  /** No output for this long: the outputs repeat the last frame, marked stale, and so does the API. */
+  private staleAfterMs(): number {
+    return Math.max(STALE_AFTER_MS, 3 * this.outputGapMs());
+  }
+
   private keepRaw(frame: Frame): void {
     // The decoder reuses its buffers: the input snapshot needs its own copy.
     const data = this.lastRaw?.frame.data.length === frame.data.length ? this.lastRaw.frame.data : Buffer.alloc(frame.data.length);
@@ -204,6 +228,11 @@ export class Stream {
     const m = this.deps.metrics;
     const info = this.lane!.info;
     this.counts.processed++;
+    if (this.lastOutAt && now - this.lastOutAt <= MAX_GAP_MS) {
+      this.gaps.push(now - this.lastOutAt);
+      if (this.gaps.length > GAPS_KEPT) this.gaps.shift();
+    }
+    this.lastOutAt = now;
     m.framesProcessed.inc({ stream: this.id });
     m.inference.observe({ stream: this.id, model: info.model, ep: info.ep }, d.inferenceMs / 1000);
     m.e2eLatency.observe({ stream: this.id }, e2eMs / 1000);
@@ -235,7 +264,7 @@ export class Stream {
     // One notion of stale for the API, health and the frames: once the outputs repeat the last
     // frame, the stream is stale, before the source's watchdog has declared the camera down.
     const quietMs = lastAt ? Date.now() - lastAt : 0;
-    const quiet = this.state === 'live' && quietMs > this.staleAfterMs;
+    const quiet = this.state === 'live' && quietMs > this.staleAfterMs();
     const inference = this.lane?.inference() ?? null;
     // While its session's inference process restarts, a stream's outputs repeat the last frame.
     const restarting = inference?.state === 'restarting' && (this.state === 'live' || this.state === 'stale');
