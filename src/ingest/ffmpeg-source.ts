@@ -163,8 +163,13 @@ export class FfmpegSource implements Source {
       const done = new Promise((resolve) => child.once('close', resolve));
       child.kill('SIGTERM');
       child.stdout?.destroy();
+      // Once ffmpeg is decoding, its first SIGTERM only asks its main loop to finish, which a
+      // read from a silent input (a stalled camera) blocks for up to 10 s; a second one
+      // interrupts the read. Without it each stall restart waited for the SIGKILL below.
+      const again = setTimeout(() => child.kill('SIGTERM'), 200);
       const t = setTimeout(() => child.kill('SIGKILL'), 2000);
       await done;
+      clearTimeout(again);
       clearTimeout(t);
     }
     this.cleanup();

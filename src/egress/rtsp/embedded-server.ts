@@ -106,6 +106,8 @@ export class EmbeddedRtspServer {
   private readonly lib: RtspServer;
   private readonly sockets = new Set<Socket>();
   private readonly tcpDrops = new Map<string, number>();
+  /** each published path's publisher connection */
+  private readonly publishers = new Map<string, Socket>();
   port = 0;
   publishPort = 0;
 
@@ -122,6 +124,7 @@ export class EmbeddedRtspServer {
           const path = new URL(req.uri).pathname.replace(/^\/+/, '').split('/streamid=')[0];
           if (opts.allowPublish && !opts.allowPublish(path)) return false;
           this.dropMount(path);
+          this.watchPublisher(path, req.socket as Socket);
           return true;
         },
       },
@@ -184,6 +187,22 @@ export class EmbeddedRtspServer {
     const mount = this.lib.Mounts.getMount(`rtsp://127.0.0.1/${id}`);
     const streams = Object.values(mount?.streams ?? {});
     return streams.length > 0 && streams.every((s) => !!s.listenerRtp);
+  }
+
+  /**
+   * A publisher whose connection closes (killed, crashed, its host gone) takes its stream with
+   * it, as a publisher's TEARDOWN does: the library would keep the mount, so readers would still
+   * be let in (DESCRIBE, SETUP and PLAY answered) to a stream that sends nothing, and hang
+   * there, and the stream would still count as published.
+   */
+  private watchPublisher(path: string, sock: Socket): void {
+    this.publishers.set(path, sock);
+    sock.once('close', () => {
+      // (a newer publisher of the path replaced this one: its stream stays)
+      if (this.publishers.get(path) !== sock) return;
+      this.publishers.delete(path);
+      this.dropMount(path);
+    });
   }
 
   /** Forgets a published stream (its encoder stopped): its readers are let go first. */
