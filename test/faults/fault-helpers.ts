@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { decodeFrame } from '../../src/egress/ws/frame-header.ts';
+import { STALE_AFTER_MS } from '../../src/serve/stream.ts';
 import { rtspReader, waitFor } from '../serve/live-helpers.ts';
 
 export interface Arrival {
@@ -18,6 +19,12 @@ export interface FrameWatch {
   maxGap(from?: number): { ms: number; at: number };
   /** frames from arrival `from` on that are new (not stale repeats) and newer than `seq` */
   fresh(from: number, seq?: number): Arrival[];
+  /**
+   * The longest gap the stream's heartbeat allows: repeats start after 3 usual output gaps (at
+   * least STALE_AFTER_MS) and come once per gap, the usual gap being the median between new
+   * frames here; plus `slackMs` for two busy cores.
+   */
+  gapBound(frameIntervalMs: number, slackMs?: number): number;
   close(): void;
 }
 
@@ -43,6 +50,16 @@ export async function watchFrames(url: string): Promise<FrameWatch> {
       return worst;
     },
     fresh: (from, seq = -1) => arrivals.slice(from).filter((a) => !a.stale && a.seq > seq),
+    gapBound(frameIntervalMs, slackMs = 250) {
+      const fresh = arrivals.filter((a) => !a.stale);
+      const gaps = fresh
+        .slice(1)
+        .map((a, i) => a.at - fresh[i].at)
+        .filter((ms) => ms <= 2000)
+        .sort((a, b) => a - b);
+      const usual = Math.max(frameIntervalMs, gaps[gaps.length >> 1] ?? 0);
+      return Math.max(STALE_AFTER_MS, 3 * usual) + 2 * usual + slackMs;
+    },
     close: () => ws.terminate(),
   };
 }
