@@ -49,8 +49,8 @@ export const STALE_AFTER_MS = 500;
 
 /** Output gaps kept to judge the rate a stream's outputs come at (their median). */
 const GAPS_KEPT = 9;
-/** A gap longer than this is an outage, not the rate: it is not kept. */
-const MAX_GAP_MS = 2000;
+/** A gap longer than this is not the rate (a gap across a camera's outage is not kept either). */
+const MAX_GAP_MS = 10_000;
 
 function inputOf(cfg: StreamConfig): LiveInput {
   if (cfg.kind === 'demo') return { ...demoInput(cfg.demo!), fps: cfg.fps };
@@ -214,6 +214,8 @@ export class Stream {
   }
 
   private keepRaw(frame: Frame): void {
+    // the first frame after a reconnect: the time since the last output was the outage
+    if (frame.reset) this.lastOutAt = 0;
     // The decoder reuses its buffers: the input snapshot needs its own copy.
     const data = this.lastRaw?.frame.data.length === frame.data.length ? this.lastRaw.frame.data : Buffer.alloc(frame.data.length);
     frame.data.copy(data);
