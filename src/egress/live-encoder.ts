@@ -4,7 +4,7 @@
 // arrival, so an output keeps real time however irregularly frames arrive.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Frame } from '../frame.js';
-import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize } from '../util/ffmpeg.js';
+import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize, threadsFor } from '../util/ffmpeg.js';
 
 export interface LiveEncoderOptions {
   width: number;
@@ -30,6 +30,8 @@ export function h264Args(opts: { width: number; height: number; fps: number; pre
     opts.preset ?? 'ultrafast',
     '-tune',
     'zerolatency',
+    '-threads',
+    String(threadsFor(opts.width, opts.height)),
     // A keyframe every second of time, not of frames: a reader that joins (or a recording
     // segment) starts within a second at any frame rate.
     '-force_key_frames',
@@ -64,6 +66,13 @@ export class LiveEncoder {
       '1000',
       '-use_wallclock_as_timestamps',
       '1',
+      // The input's size and format are given: unasked, ffmpeg reads 5 MB or 5 s of frames to
+      // analyse it before it encodes any (4.4 s for 192x108 at 10 fps), at every start and
+      // restart of an output, and an RTSP server that is gone is found only after that.
+      '-probesize',
+      '32',
+      '-analyzeduration',
+      '0',
       '-i',
       'pipe:0',
     ];

@@ -1,12 +1,13 @@
 // A Source that decodes any input ffmpeg reads into rgb24 frames through a FrameRing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Frame, Source } from '../frame.js';
 import { UserError, redactUrl } from '../errors.js';
-import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize } from '../util/ffmpeg.js';
+import { ffmpegPath, ffmpegReason, QUIET, stderrTail, deprioritize, threadsFor } from '../util/ffmpeg.js';
 import { FrameRing, type RingPolicy } from './frame-ring.js';
 import type { InputInfo } from './probe.js';
 
@@ -25,6 +26,8 @@ export interface SourceOptions {
    */
   onOpened?: () => void;
 }
+
+let socketSeq = 0;
 
 /** ffconcat list for an image folder: the sorted order is ours, not ffmpeg's glob order. */
 function concatList(files: string[], fps: number): string {
@@ -71,6 +74,8 @@ export class FfmpegSource implements Source {
       ...QUIET,
       // (fd 3: the progress reports, so that stderr keeps only errors)
       ...(onOpened ? ['-progress', 'pipe:3'] : []),
+      // (an input option: the decoder's threads; files keep ffmpeg's default, one decoder alone)
+      ...(info.kind === 'live' ? ['-threads', String(threadsFor(info.width, info.height))] : []),
       ...this.inputArgs(),
       '-map',
       '0:v:0',
@@ -85,29 +90,106 @@ export class FfmpegSource implements Source {
       'rgb24',
       'pipe:1',
     ];
+    // A live decoder writes every frame the camera sends, and most are dropped when inference is
+    // behind: its frames come through a socket read straight into the ring's slots, with no
+    // buffer allocated per read and no copy (0.4 ms of the service's CPU per frame instead of
+    // 0.7-0.8 through a pipe, measured with four 640x360 decoders at 25 fps). Files, which are
+    // read at the pace of inference, keep the pipe.
+    if (info.kind === 'live' && process.platform === 'linux') {
+      void this.spawnOnSocket(args).catch((err: Error) => this.ring.end(new UserError(`cannot start ffmpeg (${ffmpegPath()}): ${err.message}`, 1)));
+    } else {
+      const child = this.spawn(args, 'pipe');
+      if (child) void this.pump(child);
+    }
+    return this.ring.frames();
+  }
+
+  private exited: Promise<number | null> = Promise.resolve(null);
+  private tail: () => string = () => '';
+
+  private spawn(args: string[], stdout: 'pipe' | net.Socket): ChildProcess {
+    const { onOpened } = this.opts;
     // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
-    const child = spawn(ffmpegPath(), args, { stdio: onOpened ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(ffmpegPath(), args, { stdio: onOpened ? ['ignore', stdout, 'pipe', 'pipe'] : ['ignore', stdout, 'pipe'], detached: true });
     deprioritize(child.pid);
     this.child = child;
-    const tail = stderrTail(child);
+    this.tail = stderrTail(child);
     if (onOpened) {
       const progress = child.stdio[3] as Readable;
       progress.on('error', () => {});
       progress.once('data', () => onOpened());
       progress.resume();
     }
-    const exited = new Promise<number | null>((resolve) =>
+    this.exited = new Promise<number | null>((resolve) =>
       child.on('close', (code, signal) => {
         if (!this.stopping && signal) this.crashSignal = signal;
         resolve(code);
       }),
     );
     child.on('error', (err) => this.ring.end(new UserError(`cannot start ffmpeg (${ffmpegPath()}): ${err.message}`, 1)));
-    void this.pump(child, exited, tail);
-    return this.ring.frames();
+    return child;
   }
 
-  private async pump(child: ChildProcess, exited: Promise<number | null>, tail: () => string): Promise<void> {
+  /** Linux: a connected pair of unix sockets (abstract names, no file), ours read with `onread`. */
+  private async spawnOnSocket(args: string[]): Promise<void> {
+    const { ring, info } = this;
+    const frameBytes = ring.frameBytes;
+    const server = net.createServer();
+    const name = `\0derain-decoder-${process.pid}-${++socketSeq}`;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(name, resolve);
+    });
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    let slot: Buffer | null = null;
+    let filled = 0;
+    // (only when the ring is closed, as the decoder is stopped: the bytes still have to go somewhere)
+    let scratch: Buffer | null = null;
+    const reader = net.connect({
+      path: name,
+      onread: {
+        buffer: () => {
+          if (!slot) {
+            slot = ring.acquireNow();
+            filled = 0;
+          }
+          return (slot ?? (scratch ??= Buffer.alloc(frameBytes))).subarray(filled);
+        },
+        callback: (n: number) => {
+          filled += n;
+          if (filled === frameBytes) {
+            if (slot) {
+              const seq = this.framesDecoded++;
+              ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
+            }
+            slot = null;
+            filled = 0;
+          }
+          return true;
+        },
+      },
+    });
+    reader.on('error', () => {});
+    this.reader = reader;
+    const theirs = await accepted;
+    server.close();
+    if (this.stopping) {
+      theirs.destroy();
+      reader.destroy();
+      ring.end();
+      return;
+    }
+    this.spawn(args, theirs);
+    // the decoder has its own descriptor: ours would keep the socket open after it exits
+    theirs.destroy();
+    await new Promise<void>((resolve) => reader.once('close', () => resolve()));
+    if (slot) ring.giveBack(slot);
+    await this.finish();
+  }
+
+  private reader: net.Socket | null = null;
+
+  private async pump(child: ChildProcess): Promise<void> {
     const { ring, info } = this;
     const frameBytes = ring.frameBytes;
     let slot: Buffer | null = null;
@@ -134,7 +216,12 @@ export class FfmpegSource implements Source {
       // The pipe closes early when we stop the decoder; the exit code tells the rest.
     }
     if (slot) ring.giveBack(slot);
-    const code = await exited;
+    await this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    const { ring, info, tail } = this;
+    const code = await this.exited;
     this.cleanup();
     if (this.stopping || code === 0) {
       // (-loglevel error: a clean input prints nothing)
@@ -163,6 +250,7 @@ export class FfmpegSource implements Source {
       const done = new Promise((resolve) => child.once('close', resolve));
       child.kill('SIGTERM');
       child.stdout?.destroy();
+      this.reader?.destroy();
       // Once ffmpeg is decoding, its first SIGTERM only asks its main loop to finish, which a
       // read from a silent input (a stalled camera) blocks for up to 10 s; a second one
       // interrupts the read. Without it each stall restart waited for the SIGKILL below.

@@ -37,16 +37,27 @@ export class FrameRing {
   async acquire(): Promise<Buffer> {
     for (;;) {
       if (this.closed) throw new Error('the frame ring is closed');
-      const slot = this.free.pop();
+      const slot = this.acquireNow();
       if (slot) return slot;
-      if (this.policy === 'drop-oldest' && this.queue.length > 0) {
-        const oldest = this.queue.shift()!;
-        this.dropped++;
-        this.onDrop(oldest);
-        return oldest.data;
-      }
       await new Promise<void>((resolve) => (this.wakeProducer = resolve));
     }
+  }
+
+  /**
+   * A slot now, or null: drop-oldest always has one (a free slot, or the oldest frame's) unless
+   * the ring is closed; block has one only while a slot is free.
+   */
+  acquireNow(): Buffer | null {
+    if (this.closed) return null;
+    const slot = this.free.pop();
+    if (slot) return slot;
+    if (this.policy === 'drop-oldest' && this.queue.length > 0) {
+      const oldest = this.queue.shift()!;
+      this.dropped++;
+      this.onDrop(oldest);
+      return oldest.data;
+    }
+    return null;
   }
 
   /** Hands a filled slot to the consumer. */

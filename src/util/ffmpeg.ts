@@ -72,6 +72,17 @@ export function ffmpegReason(stderr: string): string {
 }
 
 /**
+ * Threads for one camera's decoder or encoder: one up to 1080p, one more per 1080p's worth of
+ * pixels beyond, at most the cores. With a thread each, cameras are what runs in parallel: by
+ * default ffmpeg gives every decoder and x264 encoder threads for all the cores (x264: 1.5 per
+ * core), which a machine of many cameras pays for in switches, and the decoder's frame threads
+ * delay each frame by one per extra thread (at 25 fps, 40 ms each). A 4K camera still gets four.
+ */
+export function threadsFor(width: number, height: number): number {
+  return Math.max(1, Math.min(os.availableParallelism(), Math.ceil((width * height) / (1920 * 1080))));
+}
+
+/**
  * Lowers an ffmpeg child's CPU priority by DERAIN_FFMPEG_NICE (default 0: unchanged), so that on
  * a machine with few cores the inference threads are not preempted by the decoder and encoder.
  */
