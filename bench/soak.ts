@@ -10,8 +10,12 @@
 // start and end, and the slope per hour by least squares over the samples after a warm-up; the
 // frames in, out and dropped by reason (/api/streams); and whether the goal holds.
 // SOAK_SAMPLES=<file> writes every sample there as JSON lines, to look at the curves.
+// SOAK_SNAPSHOTS=<dir> writes a heap snapshot of the service and of its inference process after
+// the warm-up and at the end (each pauses that process for a second or two): what grows between
+// them is what leaks, and a snapshot's full GC first tells garbage from a leak. (Writing one
+// leaves tens of MB more RSS behind: such a run's RSS figures are not the soak's.)
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,7 +114,8 @@ function children(pid: number): { byName: Record<string, number>; rss: number } 
       if (ppid !== pid) continue;
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       byName[name] = (byName[name] ?? 0) + 1;
-      rss += readProc(Number(entry))?.rss ?? 0;
+      const r = readProc(Number(entry))?.rss;
+      if (r !== undefined && Number.isFinite(r)) rss += r; // (an exited child not yet reaped has no RSS)
     } catch {
       // gone meanwhile
     }
@@ -121,6 +126,38 @@ function children(pid: number): { byName: Record<string, number>; rss: number } 
 function metricValue(text: string, name: string): number {
   const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
+}
+
+const SNAPSHOT_DIR = process.env.SOAK_SNAPSHOTS ? path.resolve(process.env.SOAK_SNAPSHOTS) : null;
+
+interface Snapshot {
+  file: string;
+  rssBeforeMB: number | null;
+  /** a few seconds after the snapshot was written */
+  rssAfterMB: number | null;
+}
+
+/** A heap snapshot of `pid` (started with --heapsnapshot-signal=SIGUSR2) as <dir>/<label>.heapsnapshot. */
+async function heapSnapshot(pid: number, label: string): Promise<Snapshot | null> {
+  if (!SNAPSHOT_DIR) return null;
+  const before = new Set(readdirSync(SNAPSHOT_DIR));
+  const rssBefore = readProc(pid)?.rss ?? NaN;
+  process.kill(pid, 'SIGUSR2');
+  let file: string | null = null;
+  let size = -1;
+  for (const t0 = Date.now(); Date.now() - t0 < 60_000;) {
+    await sleep(1000);
+    file ??= readdirSync(SNAPSHOT_DIR).find((f) => f.endsWith('.heapsnapshot') && !before.has(f)) ?? null;
+    if (!file) continue;
+    const now = statSync(path.join(SNAPSHOT_DIR, file)).size;
+    if (now > 0 && now === size) break; // written out
+    size = now;
+  }
+  if (!file) return null;
+  const named = path.join(SNAPSHOT_DIR, `${label}.heapsnapshot`);
+  renameSync(path.join(SNAPSHOT_DIR, file), named);
+  await sleep(3000);
+  return { file: named, rssBeforeMB: round(rssBefore / MB), rssAfterMB: round((readProc(pid)?.rss ?? NaN) / MB) };
 }
 
 interface Sample {
@@ -272,6 +309,8 @@ export async function soak(opts: SoakOptions) {
   const svc = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src', 'cli.ts'), 'serve', '-c', configPath], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
+    // (the inference process inherits the environment, and so the flags)
+    env: SNAPSHOT_DIR ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}` } : process.env,
   });
   const pid = svc.pid!;
   let exit: { code: number | null; signal: string | null } | null = null;
@@ -356,6 +395,7 @@ export async function soak(opts: SoakOptions) {
     let warm: StreamStatus[] | null = null;
     let fdsWarm: { service: Record<string, number>; inference: Record<string, number> } | null = null;
     let childrenWarm: Record<string, number> = {};
+    const snapshots: (Snapshot | null)[] = [];
     let last = first;
     for (let next = SAMPLE_MS; next <= opts.seconds * 1000; next += SAMPLE_MS) {
       await sleep(Math.max(0, start + next - Date.now()));
@@ -365,6 +405,8 @@ export async function soak(opts: SoakOptions) {
         warm = last;
         fdsWarm = { service: fdKinds(pid), inference: samples[samples.length - 1].infPid ? fdKinds(samples[samples.length - 1].infPid!) : {} };
         childrenWarm = children(pid).byName;
+        const inf = samples[samples.length - 1].infPid;
+        snapshots.push(await heapSnapshot(pid, 'service-warm'), inf ? await heapSnapshot(inf, 'inference-warm') : null);
       }
       if (Math.round(t) % 60 === 0) {
         const s = samples[samples.length - 1];
@@ -376,6 +418,7 @@ export async function soak(opts: SoakOptions) {
     const end = samples[samples.length - 1];
     const fdsEnd = { service: fdKinds(pid), inference: end.infPid ? fdKinds(end.infPid) : {} };
     const childrenEnd = children(pid).byName;
+    snapshots.push(await heapSnapshot(pid, 'service-end'), end.infPid ? await heapSnapshot(end.infPid, 'inference-end') : null);
     stopClients = true;
     slow.stop();
     Object.assign(slowStats, { frames: slow.frames, bytes: slow.bytes, dropped: slow.dropped });
@@ -439,6 +482,7 @@ export async function soak(opts: SoakOptions) {
         slow: { ...slowStats, mb: round(slowStats.bytes / MB, 1) },
         reconnecting: reconnectStats,
       },
+      ...(SNAPSHOT_DIR ? { snapshots: snapshots.filter(Boolean) } : {}),
       recordingSegments: readdirSync(recordDir).length,
       cameraRestarts: cams.restarts(),
       log: { lines: logLines, notable },
