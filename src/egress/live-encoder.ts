@@ -52,7 +52,8 @@ export class LiveEncoder {
   alive = true;
   framesWritten = 0;
 
-  constructor(opts: LiveEncoderOptions, onExit: (code: number | null, reason: string, expected: boolean) => void = () => {}) {
+  /** `onExit`: the exit code, the first line of the error, whether we stopped it, and the last lines of its stderr */
+  constructor(opts: LiveEncoderOptions, onExit: (code: number | null, reason: string, expected: boolean, stderr: string) => void = () => {}) {
     this.frameBytes = opts.width * opts.height * 3;
     const input = [
       '-f',
@@ -84,7 +85,7 @@ export class LiveEncoder {
     this.exited = new Promise((resolve) =>
       this.child.on('close', (code) => {
         this.alive = false;
-        onExit(code, ffmpegReason(this.tail()), this.closing);
+        onExit(code, ffmpegReason(this.tail()), this.closing, this.tail());
         resolve(code);
       }),
     );

@@ -43,6 +43,21 @@ export interface InferenceStatus {
   lastExit: string | null;
 }
 
+/**
+ * An encoder output of a stream (RTSP publishing, recording): running, or failed (its server
+ * went away, its folder cannot be written) and being started again with back-off. The stream
+ * and its other outputs go on meanwhile; frames skip the output until it runs again.
+ */
+export interface OutputStatus {
+  state: 'running' | 'retrying';
+  /** starts after a failure (derain_output_restarts_total{output}) */
+  restarts: number;
+  /** why it last failed, e.g. "Connection refused"; null if it never did */
+  lastError: string | null;
+  /** when it is tried next, while retrying (ISO time) */
+  retryAt: string | null;
+}
+
 /** One entry of GET /api/streams (never holds credentials). */
 export interface StreamStatus {
   id: string;
@@ -73,5 +88,7 @@ export interface StreamStatus {
   reconnects: number;
   lastFrameAt: string | null;
   outputs: { rtsp: string | null; ws: string | null; record: string | null };
+  /** the encoder outputs' health; null where the stream has no such output (or has not started it yet) */
+  outputState: { rtsp: OutputStatus | null; record: OutputStatus | null };
   clients: { ws: number; rtsp: number };
 }

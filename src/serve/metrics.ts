@@ -2,7 +2,7 @@
 // registry (several can run in one process, as in the tests).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-import type { DropReason, ShardInfo } from '../protocol/api.js';
+import type { DropReason, OutputStatus, ShardInfo } from '../protocol/api.js';
 
 export type { DropReason };
 
@@ -27,6 +27,9 @@ export class ServeMetrics {
   readonly sourceUp: Gauge<'stream'>;
   readonly reconnects: Counter<'stream'>;
   readonly inferenceRestarts: Counter<'model'>;
+  readonly outputUp: Gauge<'stream' | 'output'>;
+  readonly outputRestarts: Counter<'stream' | 'output'>;
+  private readonly outputRestartsSeen = new Map<string, number>();
 
   constructor(gauges: GaugeSource, shard: ShardInfo | null = null) {
     const registers = [this.registry];
@@ -42,6 +45,13 @@ export class ServeMetrics {
       name: 'derain_inference_restarts_total',
       help: 'Inference processes started in place of one that died or hung',
       labelNames: ['model'],
+      registers,
+    });
+    this.outputUp = new Gauge({ name: 'derain_output_up', help: '1 while an encoder output (rtsp, record) runs, 0 while it failed and is retried', labelNames: ['stream', 'output'], registers });
+    this.outputRestarts = new Counter({
+      name: 'derain_output_restarts_total',
+      help: 'Encoder outputs (rtsp, record) started again after they failed',
+      labelNames: ['stream', 'output'],
       registers,
     });
     new Gauge({
@@ -84,6 +94,14 @@ export class ServeMetrics {
       info.set({ index: String(shard.index), count: String(shard.count) }, 1);
     }
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** An encoder output's state, as it changes: up or not, and its restarts counted. */
+  outputChanged(stream: string, output: 'rtsp' | 'record', s: OutputStatus): void {
+    const key = `${stream}\0${output}`;
+    this.outputUp.set({ stream, output }, s.state === 'running' ? 1 : 0);
+    this.outputRestarts.inc({ stream, output }, s.restarts - (this.outputRestartsSeen.get(key) ?? 0));
+    this.outputRestartsSeen.set(key, s.restarts);
   }
 
   /** Every series of a stream exists from the start, at zero. */

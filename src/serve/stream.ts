@@ -13,7 +13,7 @@ import { SegmentRecorder } from '../egress/record/segment-recorder.js';
 import { WsHub } from '../egress/ws/ws-hub.js';
 import type { WsFormat } from '../egress/ws/frame-header.js';
 import { encodeJpeg } from '../egress/jpeg/jpeg-once.js';
-import type { DropReason, StreamState, StreamStatus } from '../protocol/api.js';
+import type { DropReason, OutputStatus, StreamState, StreamStatus } from '../protocol/api.js';
 import type { StreamConfig } from './config.js';
 import type { ServeMetrics } from './metrics.js';
 import type { Lane, SessionPool } from './session-pool.js';
@@ -65,6 +65,7 @@ export class Stream {
   private readonly source: LiveSource;
   private pipeline: Pipeline | null = null;
   private rtspSink: RtspPushSink | null = null;
+  private recorder: SegmentRecorder | null = null;
   private hub: WsHub | null = null;
   /** the input frames, for viewers comparing before and after */
   private rawHub: WsHub | null = null;
@@ -183,11 +184,14 @@ export class Stream {
     const log = deps.log;
     const sinks: AbortableSink[] = [];
     if (cfg.outputs.rtsp && deps.rtsp) {
-      this.rtspSink = new RtspPushSink({ url: deps.rtsp.publishUrl(cfg.id), transport: deps.rtsp.transport, width, height, fps, onSkip: () => this.drop('encoder_behind'), log });
+      const onChange = (s: OutputStatus) => deps.metrics.outputChanged(cfg.id, 'rtsp', s);
+      this.rtspSink = new RtspPushSink({ url: deps.rtsp.publishUrl(cfg.id), transport: deps.rtsp.transport, width, height, fps, onSkip: () => this.drop('encoder_behind'), onChange, log });
       sinks.push(this.rtspSink);
     }
     if (cfg.outputs.record) {
-      sinks.push(new SegmentRecorder({ ...cfg.outputs.record, id: cfg.id, width, height, fps, onSkip: () => this.drop('encoder_behind'), log }));
+      const onChange = (s: OutputStatus) => deps.metrics.outputChanged(cfg.id, 'record', s);
+      this.recorder = new SegmentRecorder({ ...cfg.outputs.record, id: cfg.id, width, height, fps, onSkip: () => this.drop('encoder_behind'), onChange, log });
+      sinks.push(this.recorder);
     }
     if (cfg.outputs.ws) {
       this.hub = new WsHub({ stream: cfg.id, width, height, fps, onDrop: (reason) => this.drop(reason) });
@@ -299,6 +303,7 @@ export class Stream {
         ws: cfg.outputs.ws ? `/ws/${cfg.id}` : null,
         record: cfg.outputs.record?.dir ?? null,
       },
+      outputState: { rtsp: this.rtspSink?.status() ?? null, record: this.recorder?.status() ?? null },
       clients: { ws: (this.hub?.size ?? 0) + (this.rawHub?.size ?? 0), rtsp: rtsp && this.rtspSink ? rtsp.readers(cfg.id) : 0 },
     };
   }

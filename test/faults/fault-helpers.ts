@@ -1,10 +1,12 @@
 // Helpers for the fault-injection tests: a WebSocket client that keeps every frame's arrival
 // time (to find the longest gap in an output), an RTSP reader watched for stalls, and /proc
 // readings of a process's memory and descriptors.
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { decodeFrame } from '../../src/egress/ws/frame-header.ts';
 import { STALE_AFTER_MS } from '../../src/serve/stream.ts';
+import { ffprobePath } from '../../src/util/ffmpeg.ts';
 import { rtspReader, waitFor } from '../serve/live-helpers.ts';
 
 export interface Arrival {
@@ -123,5 +125,22 @@ export function ffmpegChildren(needle: string): number[] {
     } catch {
       return false;
     }
+  });
+}
+
+/**
+ * Decoded frames of a video, counted by ffprobe without blocking: the tests that run the service
+ * in their own process would freeze it for as long as a synchronous ffprobe takes.
+ */
+export function framesIn(file: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ffprobePath(), ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('close', (code) => (code === 0 && /^\d+/.test(out.trim()) ? resolve(Number(out.trim())) : reject(new Error(`ffprobe ${file} failed (exit ${code}): ${err || out}`))));
   });
 }
