@@ -1,7 +1,8 @@
 // The front door of inference: everything outside src/infer imports from here. Choosing and
 // opening a model (open-model), its settings (model-settings), the typed errors a user can act
 // on, model cards and the importer of generated models.
-export { Derainer, type Derained, type DerainerOptions } from './derainer.js';
+export { Derainer, type BatchItem, type Derained, type DerainerOptions } from './derainer.js';
+export { AUTO_BATCH, type BatchSetting } from './batch-setting.js';
 export { EpUnavailableError, ModelError, SettingsError, isInferUserError } from './errors.js';
 export { parseSize, type Size } from './infer-size.js';
 export { MODEL_DEFAULTS, modelSettingsFields, parseModelSettings, withDefaults, type ModelSettings } from './model-settings.js';

@@ -3,6 +3,7 @@
 // graph for a frame size, the inference session, and the errors a user can act on.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { BatchSetting } from './batch-setting.js';
 import { BUILTIN_NAME } from './builtin-model.js';
 import { Derainer } from './derainer.js';
 import { EpUnavailableError, ModelError } from './errors.js';
@@ -71,6 +72,8 @@ export interface OpenOptions {
   purpose?: ModelPurpose;
   /** the inference size request, when the caller decides it (eval: full resolution by default) */
   request?: Omit<InferSizeRequest, 'recommended' | 'fixed'>;
+  /** frames of several streams one run may take (a shared session); unset or 1: one at a time */
+  batch?: BatchSetting;
 }
 
 /** Chooses, prepares and opens the model of `settings` for frames of `frame` size. */
@@ -78,20 +81,31 @@ export async function openModel(settings: ModelSettings, frame: Size, opts: Open
   const purpose = opts.purpose ?? 'file';
   const req = opts.request ?? { inferSize: settings.inferSize, scale: settings.scale };
   const chosen = chooseModel(settings.model, settings.ep, purpose);
+  const batch = opts.batch === undefined || opts.batch === 1 ? undefined : opts.batch;
+  const graphBatch = batch === undefined ? undefined : 'dynamic';
   let note = chosen.note;
   let prepared;
   try {
-    prepared = prepareModel(chosen.name, frame, req);
+    prepared = prepareModel(chosen.name, frame, req, graphBatch);
   } catch (err) {
     // A service must start: if its default model is not there (its ONNX is built by a command),
     // it runs the built-in network and says so.
     if (!(err instanceof ModelError) || settings.model || purpose !== 'live' || chosen.name === BUILTIN_NAME || process.env.DERAIN_DEFAULT_MODEL) throw err;
-    prepared = prepareModel(BUILTIN_NAME, frame, req);
+    prepared = prepareModel(BUILTIN_NAME, frame, req, graphBatch);
     note = `the default model ${chosen.name} is not available (${err.message}); running ${BUILTIN_NAME}, which removes no rain`;
   }
   let derainer: Derainer;
   try {
-    derainer = await Derainer.open({ model: prepared.fused, width: frame.width, height: frame.height, ep: settings.ep, threads: settings.threads, smooth: settings.smooth, past: prepared.past });
+    derainer = await Derainer.open({
+      model: prepared.fused,
+      width: frame.width,
+      height: frame.height,
+      ep: settings.ep,
+      threads: settings.threads,
+      smooth: settings.smooth,
+      past: prepared.past,
+      batch,
+    });
   } catch (err) {
     if (err instanceof ModelError) throw new ModelError(`model ${prepared.card.name} (${prepared.source}) ${err.message}`);
     throw err;

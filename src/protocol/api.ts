@@ -41,6 +41,22 @@ export interface InferenceStatus {
   restarts: number;
   /** why the last process ended, e.g. "inference process 4242 died (signal SIGKILL)" */
   lastExit: string | null;
+  /** frames of the session's streams run together (set by the service; absent from older ones) */
+  batch?: BatchStatus;
+}
+
+/** The batches of a shared session: frames of several streams derained in one run. */
+export interface BatchStatus {
+  /** the most one run takes (the `batch` setting as the model and provider allow it) */
+  max: number;
+  /** the frames of the last run */
+  last: number;
+  /** frames per run over the last 100 runs */
+  mean: number;
+  /** runs since the session opened */
+  runs: number;
+  /** why the session runs one frame at a time although batches were asked for (the model takes none) */
+  note: string | null;
 }
 
 /**

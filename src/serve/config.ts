@@ -9,6 +9,7 @@ import { EpUnavailableError, ModelError, checkModel, isInferUserError, modelSett
 import { bool, fieldPath, num, port, seconds } from '../util/fields.js';
 import { liveInputKind, type LiveInputKind } from '../ingest/input-url.js';
 import type { ShardInfo } from '../protocol/api.js';
+import type { PoolBatch } from './session-pool.js';
 
 export type Transport = 'tcp' | 'udp';
 
@@ -47,6 +48,8 @@ export interface ServeConfig {
   streams: StreamConfig[];
   /** set by shardConfig: this service serves one shard of the config's streams */
   shard?: ShardInfo;
+  /** frames of the streams sharing a session one inference run takes: one setting, or one per model name (`default` for the others) */
+  batch: PoolBatch;
 }
 
 const recordSchema = z.strictObject({
@@ -79,8 +82,12 @@ const streamSchema = z.strictObject({
   ...settings,
 });
 
+const BATCH_TEXT = 'must be "auto" or a whole number from 1 to 64';
+const batchValue = z.union([z.literal('auto'), num().pipe(z.number().int(BATCH_TEXT).min(1, BATCH_TEXT).max(64, BATCH_TEXT))], { error: BATCH_TEXT });
+
 const configSchema = z
   .strictObject({
+    batch: z.union([batchValue, z.record(z.string().min(1), batchValue)], { error: `${BATCH_TEXT}, or a map of model names to such values` }).optional(),
     server: z
       .strictObject({
         host: z.string().min(1).optional(),
@@ -249,6 +256,7 @@ export function resolveConfig(input: unknown, origin: string, baseDir: string): 
     server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080, token: raw.server?.token, ...(raw.server?.allowedOrigins ? { allowedOrigins: raw.server.allowedOrigins } : {}) },
     rtsp,
     streams,
+    batch: raw.batch ?? 'auto',
   };
 }
 

@@ -54,7 +54,7 @@ export async function startServe(config: ServeConfig, opts: ServeOptions = {}): 
     embedded = new EmbeddedRtspServer({ ...config.rtsp, allowPublish: (p) => ids.has(p), onError: (err) => log(`RTSP server: ${err.message}`) });
     await embedded.start();
   }
-  const manager = new StreamManager(config.streams, rtspTarget(config, embedded), log, opts.inFlight, config.shard ?? null);
+  const manager = new StreamManager(config.streams, rtspTarget(config, embedded), log, opts.inFlight, config.shard ?? null, config.batch);
   let http: HttpService;
   try {
     const { host, port, token, allowedOrigins } = config.server;

@@ -5,7 +5,7 @@ import type { StreamDirectory, StreamStatus } from '../http/api-types.js';
 import type { ShardInfo } from '../protocol/api.js';
 import type { StreamConfig } from './config.js';
 import { ServeMetrics } from './metrics.js';
-import { SessionPool } from './session-pool.js';
+import { SessionPool, type PoolBatch } from './session-pool.js';
 import { Stream, type RtspTarget } from './stream.js';
 
 export class StreamManager implements StreamDirectory {
@@ -20,12 +20,18 @@ export class StreamManager implements StreamDirectory {
     /** frames one session runs at a time (SessionPool) */
     inFlight?: number,
     readonly shard: ShardInfo | null = null,
+    /** the config's `batch` (SessionPool) */
+    batch: PoolBatch = 'auto',
   ) {
-    this.pool = new SessionPool(inFlight, {
-      log,
-      onOpen: (info) => this.metrics.inferenceRestarts.inc({ model: info.model }, 0),
-      onRestart: (info) => this.metrics.inferenceRestarts.inc({ model: info.model }),
-    });
+    this.pool = new SessionPool(
+      inFlight,
+      {
+        log,
+        onOpen: (info) => this.metrics.inferenceRestarts.inc({ model: info.model }, 0),
+        onRestart: (info) => this.metrics.inferenceRestarts.inc({ model: info.model }),
+      },
+      batch,
+    );
     this.metrics = new ServeMetrics(
       {
         streamIds: () => [...this.streams.keys()],

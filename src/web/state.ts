@@ -39,9 +39,10 @@ export function totalDrops(d: { behind: number; slow_client: number; encoder_beh
   return d.behind + d.slow_client + d.encoder_behind;
 }
 
-/** The card's line on the inference process: "inference pid 4242", "inference restarting · 2 restarts". */
+/** The card's line on the inference process: "inference pid 4242", "inference restarting · 2 restarts", "… · batches 1.8 of 2". */
 export function inferenceLabel(inf: InferenceStatus | null): string {
   if (!inf) return 'inference –';
   const now = inf.state === 'running' && inf.pid !== null ? `inference pid ${inf.pid}` : `inference ${inf.state}`;
-  return inf.restarts ? `${now} · ${inf.restarts} restart${inf.restarts === 1 ? '' : 's'}` : now;
+  const restarts = inf.restarts ? `${now} · ${inf.restarts} restart${inf.restarts === 1 ? '' : 's'}` : now;
+  return inf.batch && inf.batch.max > 1 ? `${restarts} · batches ${inf.batch.mean.toFixed(1)} of ${inf.batch.max}` : restarts;
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildBuiltinModel, seededRandom } from '../../src/infer/builtin-model.ts';
-import { Derainer } from '../../src/infer/derainer.ts';
+import { Derainer, type Derained } from '../../src/infer/derainer.ts';
 import { buildFusedBytes, pastShape, type FusedSpec } from '../../src/infer/fused-graph.ts';
 import { DataType, GraphBuilder } from '../../src/infer/graph-builder.ts';
 import { decodeModel, encodeModel } from '../../src/infer/onnx-proto.ts';
@@ -41,7 +41,7 @@ async function compare(single: Derainer, batched: Derainer, w = W, h = H): Promi
   const batches: number[] = [];
   for (let t = 0; t < SCHEDULE.length; t++) {
     const lanes = SCHEDULE[t];
-    const alone = [];
+    const alone: Derained[] = [];
     for (const lane of lanes) alone.push(await single.infer(frame(lane, t, w, h), { lane, smooth: 0.3 * lane }));
     const together = await Promise.all(batched.inferBatch(lanes.map((lane) => ({ frame: frame(lane, t, w, h), lane, smooth: 0.3 * lane }))));
     batches.push(...together.map((d) => d.batch));

@@ -84,7 +84,8 @@ test('turns alternate between streams: a stream that always has a frame cannot s
 });
 
 test('a stream released while it waits for a turn stops waiting', async () => {
-  const pool = new SessionPool();
+  // (one frame a run: with batches, b would join a's batch instead of waiting)
+  const pool = new SessionPool(undefined, undefined, 1);
   const spec = { model: 'builtin-tiny', width: W, height: H, ep: 'cpu' as const };
   const a = await pool.acquire(spec, 0);
   const b = await pool.acquire(spec, 0);
