@@ -145,6 +145,7 @@ test(
     const still = await r.api();
     assert.equal(still.outputState.record.state, 'retrying', 'still failing while the folder is a file');
     assert.ok(still.outputState.record.restarts > s.outputState.record.restarts, `tried again meanwhile (${still.outputState.record.restarts} starts)`);
+    assert.equal(still.outputState.record.lastError, `cannot make the folder ${r.rec}: a file is in its place`);
     wentOn(r, from, t, 'while the folder was a file');
 
     unlinkSync(r.rec);

@@ -49,7 +49,9 @@ export class SegmentRecorder implements Sink {
         try {
           mkdirSync(opts.dir, { recursive: true });
         } catch (err) {
-          throw new Error(`cannot make the folder ${opts.dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+          const e = err as NodeJS.ErrnoException;
+          // (recursive mkdir of a path that is a file says only EEXIST)
+          throw new Error(`cannot make the folder ${opts.dir}: ${e.code === 'EEXIST' ? 'a file is in its place' : e.message}`, { cause: err });
         }
       },
       encoder: {
