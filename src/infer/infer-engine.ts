@@ -85,11 +85,13 @@ export class InferEngine {
     try {
       if (gpu) this.dynamic = (await openSession(model, { ep, threads: this.init.threads })).session;
       else for (let n = 2; n <= max; n++) this.sized.set(n, (await openSession(fixBatch(model, n), { ep, threads: this.init.threads })).session);
-      for (let n = 2; n <= max; n++)
-        await this.runOnce(
-          new Uint8Array(n * this.frameBytes),
-          Array.from({ length: n }, (_, i) => ({ reset: true, smooth: 0, lane: -1 - i })),
-        );
+      // One dynamic session (a GPU) warms up at the smallest and largest batch: TensorRT builds
+      // its engine for the range of shapes it has seen, so the sizes between need no rebuild.
+      const sizes = gpu ? [...new Set([2, max])] : Array.from({ length: max - 1 }, (_, i) => i + 2);
+      for (const n of sizes) {
+        const lanes = Array.from({ length: n }, (_, i) => ({ reset: true, smooth: 0, lane: -1 - i }));
+        await this.runOnce(new Uint8Array(n * this.frameBytes), lanes);
+      }
       this.maxBatch = max;
     } catch (err) {
       this.maxBatch = 1;

@@ -3,7 +3,7 @@
 // graph for a frame size, the inference session, and the errors a user can act on.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { BatchSetting } from './batch-setting.js';
+import { batchLimit, type BatchSetting } from './batch-setting.js';
 import { BUILTIN_NAME } from './builtin-model.js';
 import { Derainer } from './derainer.js';
 import { EpUnavailableError, ModelError } from './errors.js';
@@ -81,7 +81,8 @@ export async function openModel(settings: ModelSettings, frame: Size, opts: Open
   const purpose = opts.purpose ?? 'file';
   const req = opts.request ?? { inferSize: settings.inferSize, scale: settings.scale };
   const chosen = chooseModel(settings.model, settings.ep, purpose);
-  const batch = opts.batch === undefined || opts.batch === 1 ? undefined : opts.batch;
+  // (a limit of one, also `auto` where no GPU can run it, is the one-frame graph of `derain run`)
+  const batch = opts.batch === undefined || batchLimit(opts.batch, runsOnGpu(settings.ep)) === 1 ? undefined : opts.batch;
   const graphBatch = batch === undefined ? undefined : 'dynamic';
   let note = chosen.note;
   let prepared;

@@ -78,6 +78,18 @@ test('a batch gives each lane what its own one-frame runs give (smoothing state 
   }
 });
 
+test('batches whose frames go through the pipe (no shared-memory slots) give the same', async () => {
+  const spec: FusedSpec = { width: W, height: H, inferWidth: 40, inferHeight: 30, multiple: 4, output: 'residual' };
+  const base = () => buildBuiltinModel({ seed: 5, residualScale: 0.3 });
+  const single = await Derainer.open({ model: buildFusedBytes(base(), spec), width: W, height: H, ep: 'cpu', smooth: 0.6, frameSlots: false });
+  const batched = await Derainer.open({ model: buildFusedBytes(base(), { ...spec, batch: 'dynamic' }), width: W, height: H, ep: 'cpu', smooth: 0.6, batch: 3, frameSlots: false });
+  try {
+    assert.ok((await compare(single, batched)) <= 1, 'within 1 LSB');
+  } finally {
+    await Promise.all([single.close(), batched.close()]);
+  }
+});
+
 /** A temporal "model" of 3 frames: residual = a mix of the current frame and its past ones, so a wrong past shows. */
 function pastMixModel() {
   const b = new GraphBuilder('mix');

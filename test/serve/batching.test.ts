@@ -97,9 +97,11 @@ test('batch: 1 keeps the one-frame graph; a per-model setting picks by model nam
 
 test('serve: two cameras share one batched session, and /api/streams shows batches of two', async () => {
   // The default CPU model at 640x360 takes longer than a 25 fps frame interval, so both
-  // streams always have a frame waiting when the session frees up.
+  // streams always have a frame waiting when the session frees up. (batch: auto runs one frame
+  // at a time on a CPU, where a batch does not pay: README)
   const config = resolveConfig(
     {
+      batch: 2,
       server: { port: 0 },
       rtsp: { enabled: false },
       defaults: { model: 'fclip-unet-lite2', ep: 'cpu' },
@@ -127,7 +129,7 @@ test('serve: two cameras share one batched session, and /api/streams shows batch
     assert.equal(svc.manager.pool.size, 1, 'one session for both');
     const [one, two] = streams;
     assert.equal(one.inference!.pid, two.inference!.pid, 'one inference process');
-    assert.equal(one.inference!.batch.max, 2, 'auto on the CPU: batches of up to 2');
+    assert.equal(one.inference!.batch.max, 2, 'batches of up to 2');
     assert.ok(one.inference!.batch.mean > 1, `batches of more than one frame (mean ${one.inference!.batch.mean})`);
     assert.ok(
       logs.some((l) => /session fclip-unet-lite2 640x360 on cpu: inference process \d+, batches of up to 2 frames/.test(l)),
@@ -136,4 +138,16 @@ test('serve: two cameras share one batched session, and /api/streams shows batch
   } finally {
     await svc.close();
   }
+});
+
+test('the config: batch is auto by default, a number from 1 to 64, or one per model; anything else is named', () => {
+  const load = (batch: unknown) => resolveConfig({ ...(batch === undefined ? {} : { batch }), streams: [{ id: 'a', url: 'demo://rain' }] }, 'c.yaml', process.cwd()).batch;
+  assert.equal(load(undefined), 'auto');
+  assert.equal(load(4), 4);
+  assert.equal(load('4'), 4);
+  assert.deepEqual(load({ 'fclip-unet-lite2': 4, default: 'auto' }), { 'fclip-unet-lite2': 4, default: 'auto' });
+  assert.throws(() => load(0), /^UserError: c\.yaml: batch: must be "auto" or a whole number from 1 to 64$/);
+  assert.throws(() => load(65), /batch: must be "auto" or a whole number from 1 to 64/);
+  assert.throws(() => load('many'), /batch: must be "auto" or a whole number from 1 to 64, or a map of model names to such values/);
+  assert.throws(() => load({ 'fclip-unet-lite2': 0 }), /batch\.fclip-unet-lite2: must be "auto" or a whole number from 1 to 64/);
 });
