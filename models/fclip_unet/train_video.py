@@ -61,11 +61,20 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=192)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--dry", type=float, default=0.0, help="share of sequences without rain (the target is the input)")
+    ap.add_argument("--edge-loss", type=float, default=0.0, metavar="W", help="weight of an L1 loss on image gradients, for fine detail")
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return ap.parse_args(argv)
+
+
+def gradient_l1(pred: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """L1 between the horizontal and vertical differences: plain L1 pays little for blurred texture."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
+    return F.l1_loss(dx(pred), dx(clean)) + F.l1_loss(dy(pred), dy(clean))
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -76,7 +85,7 @@ def main(argv: Optional[list] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
     bank = StreakBank(args.streaks) if args.streaks else None
-    data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank, cdnet_range=args.cdnet_frames)
+    data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank, cdnet_range=args.cdnet_frames, dry=args.dry)
     val_rainy, val_clean = video_validation_set(data, args.cdnet, cdnet_range=args.cdnet_val)
     val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
 
@@ -105,7 +114,8 @@ def main(argv: Optional[list] = None) -> int:
     history = ckpt.get("history", []) if ckpt else []
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train_video " + " ".join(sys.argv[1:] if argv is None else argv),
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "frames": args.frames, "loss": "l1",
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "frames": args.frames,
+        "loss": f"l1 + {args.edge_loss} x gradient l1" if args.edge_loss else "l1", "dry": args.dry,
         "seed": args.seed, "data": data.counts, "device": str(dev),
     }
     if ckpt and ckpt.get("training", {}).get("init"):
@@ -133,6 +143,8 @@ def main(argv: Optional[list] = None) -> int:
             out = model(rainy)
             pred = rainy[:, :3] - out if model.cfg.output == "residual" else out
             loss = F.l1_loss(pred, clean)
+            if args.edge_loss:
+                loss = loss + args.edge_loss * gradient_l1(pred, clean)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

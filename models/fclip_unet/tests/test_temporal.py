@@ -47,6 +47,23 @@ class TemporalModelTest(unittest.TestCase):
 
 
 class VideoDataTest(unittest.TestCase):
+    def test_dry_sequences_are_their_own_target_and_validation_stays_rainy(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cdnet = os.path.join(tmp, "input")
+            _frames(cdnet, 12)
+            data = VideoTrainingData(3, 64, cdnet, [], [], [], None, cdnet_range=(1, 8), pool=2, singles=0.0, cut=0.0, dry=1.0)
+            rainy, clean = data.sample(torch.Generator().manual_seed(0))
+            torch.testing.assert_close(rainy[:3], clean)
+            vr, vc = video_validation_set(data, cdnet, n=2, cdnet_range=(9, 12))
+            self.assertGreater(float((vr[:, :3] - vc).abs().mean()), 0.01)
+            self.assertEqual(data.dry, 1.0)
+
+    def test_the_gradient_loss_pays_for_blurred_texture(self):
+        img = torch.rand(1, 3, 32, 32)
+        blurred = torch.nn.functional.avg_pool2d(img, 3, 1, 1, count_include_pad=False)
+        self.assertEqual(float(train_video.gradient_l1(img, img)), 0.0)
+        self.assertGreater(float(train_video.gradient_l1(blurred, img)), 0.1)
+
     def test_samples_stack_current_first_and_train_a_few_steps(self):
         with tempfile.TemporaryDirectory() as tmp:
             cdnet = os.path.join(tmp, "input")
