@@ -53,16 +53,16 @@ export class InferEngine {
   private readonly sized = new Map<number, ort.InferenceSession>();
   private dynamic: ort.InferenceSession | null = null;
   /** the largest batch one run takes (1 for the one-frame graph, or once a batch was refused) */
-  maxBatch: number;
+  maxBatch = 1;
+  /** why this engine runs no batches although asked to (the model does not take them) */
+  batchNote: string | null = null;
 
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly init: EngineInit,
     readonly ep: string,
     readonly skipped: string[],
-  ) {
-    this.maxBatch = 1;
-  }
+  ) {}
 
   static async open(model: Uint8Array, init: EngineInit): Promise<InferEngine> {
     if (init.batch === undefined) {
@@ -100,9 +100,6 @@ export class InferEngine {
       for (let i = 0; i < max; i++) this.states.delete(-1 - i);
     }
   }
-
-  /** why this engine runs no batches although asked to (the model does not take them) */
-  batchNote: string | null = null;
 
   get frameBytes(): number {
     return this.init.width * this.init.height * 3;
