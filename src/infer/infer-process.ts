@@ -11,6 +11,12 @@ import { WireReader, writeMessage, type WireMessage } from './wire.js';
 // Ctrl-C in a terminal reaches the whole process group: the parent decides when this process
 // stops (`derain run` finishes the frames in flight first), by a close message or by going away.
 process.on('SIGINT', () => {});
+// A SIGTERM to the whole group (systemd stopping the service, `kill -- -PGID`) reaches this
+// process together with its parent, which closes it after its last frames: it waits that long
+// (were it to exit at once, the service would take it for a crash and start a new one while
+// stopping). A SIGTERM for this process alone ends it after the wait, and the service restarts it.
+const TERM_GRACE_MS = 3000;
+process.on('SIGTERM', () => setTimeout(() => process.exit(143), TERM_GRACE_MS));
 
 const pipe = new net.Socket({ fd: PIPE_FD, readable: true, writable: true });
 const send = (msg: FromInfer, body?: Uint8Array) => writeMessage(pipe, msg, body);
