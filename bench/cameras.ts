@@ -1,6 +1,6 @@
 // Fake RTSP cameras for the bench: the real clip encoded once, then published by ffmpeg with
 // `-c copy` in a loop at its own rate, so a camera costs almost no CPU and the cores stay with
-// the service under test. (live.ts has its own copy of the clip step; this one is the soak's.)
+// the service under test. The live section and the soak both use the clip step.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { EmbeddedRtspServer } from '../src/egress/rtsp/embedded-server.ts';

@@ -8,7 +8,7 @@
 // same with two frames in flight per session (the double buffering of file runs).
 //   node --import tsx bench/live.ts [--cameras 1,2,4,8] [--model M] [--threads n] [--json]
 // runs this section alone.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { resolveConfig } from '../src/serve/config.ts';
 import { startServe } from '../src/serve/serve.ts';
 import type { StreamStatus } from '../src/http/api-types.ts';
 import { ffmpegPath } from '../src/util/ffmpeg.ts';
+import { makeCameraClip } from './cameras.ts';
 import { sample, usage, type CpuUsage, type Stage } from './cpu-usage.ts';
 
 export interface LiveOptions {
@@ -89,33 +90,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-function makeCameraClip(opts: LiveOptions): string {
-  const clip = path.join(opts.tmp, 'camera.mp4');
-  // Encoded once: the cameras stream it as it is, so what they cost is packets, not x264.
-  // A keyframe every half second, as cameras send, so a reader starts at once.
-  const r = spawnSync(ffmpegPath(), [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-framerate',
-    '25',
-    '-i',
-    opts.framesPattern,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-g',
-    '12',
-    '-pix_fmt',
-    'yuv420p',
-    clip,
-  ]);
-  if (r.status !== 0) throw new Error(`cannot make the camera clip: ${r.stderr}`);
-  return clip;
-}
 
 interface CameraServer {
   child: ChildProcess;
@@ -273,7 +247,7 @@ export function ruleOf(rows: LiveRow[]): string | null {
 }
 
 export async function liveBench(opts: LiveOptions): Promise<LiveResult> {
-  const clip = makeCameraClip(opts);
+  const clip = makeCameraClip(opts.framesPattern, opts.tmp);
   const counts = opts.cameras ?? [1, 2, 4, 8];
   const plan = counts.map((n) => [n, 1]);
   if (opts.inFlightRow ?? counts.includes(1)) plan.push([1, 2]);
