@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import StreakBank
 from .model import build, with_frames
-from .train import lr_at, validate
+from .train import lr_at, psnr_y, y_channel
 from .video_data import VideoTrainingData, video_validation_set
 
 
@@ -63,6 +64,8 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--dry", type=float, default=0.0, help="share of sequences without rain (the target is the input)")
     ap.add_argument("--edge-loss", type=float, default=0.0, metavar="W", help="weight of an L1 loss on image gradients, for fine detail")
+    ap.add_argument("--moving-weight", type=float, default=0.0, metavar="W",
+                    help="weight the L1 loss by 1 + W where the scene moves (the past cannot help there)")
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -77,6 +80,37 @@ def gradient_l1(pred: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(dx(pred), dx(clean)) + F.l1_loss(dy(pred), dy(clean))
 
 
+def moving_weighted_l1(pred: torch.Tensor, clean: torch.Tensor, moving: torch.Tensor, weight: float) -> torch.Tensor:
+    """L1 with the moving pixels counting 1 + weight times, on the same scale as plain L1."""
+    w = 1 + weight * moving
+    return ((pred - clean).abs() * w).mean() / w.mean()
+
+
+def psnr_y_moving(pred: torch.Tensor, clean: torch.Tensor, moving: torch.Tensor) -> float:
+    """Y-PSNR over the moving pixels of the whole set (as eval-video counts them)."""
+    ya = y_channel((pred * 255).round() / 255).round()
+    yb = y_channel((clean * 255).round() / 255).round()
+    m = moving.expand_as(ya) > 0
+    if not bool(m.any()):
+        return float("nan")
+    mse = float(((ya - yb)[m] ** 2).mean())
+    return round(10 * math.log10(255 ** 2 / max(mse, 1e-10)), 3)
+
+
+def validation(model, rainy: torch.Tensor, clean: torch.Tensor, moving: torch.Tensor, batch: int = 4) -> dict:
+    """train.validate's figures and the moving pixels' PSNR, from one pass."""
+    model.eval()
+    preds = torch.cat([model.derain(rainy[i:i + batch]) for i in range(0, len(rainy), batch)])
+    model.train()
+    return {"psnr": round(psnr_y(preds, clean), 3), "l1": round(float(F.l1_loss(preds, clean)), 5),
+            "psnrMoving": psnr_y_moving(preds, clean, moving)}
+
+
+def loss_name(args: argparse.Namespace) -> str:
+    name = f"l1 weighted 1 + {args.moving_weight} on moving pixels" if args.moving_weight else "l1"
+    return name + (f" + {args.edge_loss} x gradient l1" if args.edge_loss else "")
+
+
 def main(argv: Optional[list] = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -86,8 +120,7 @@ def main(argv: Optional[list] = None) -> int:
     last = os.path.join(args.out, "last.pt")
     bank = StreakBank(args.streaks) if args.streaks else None
     data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank, cdnet_range=args.cdnet_frames, dry=args.dry)
-    val_rainy, val_clean = video_validation_set(data, args.cdnet, cdnet_range=args.cdnet_val)
-    val_rainy, val_clean = val_rainy.to(dev), val_clean.to(dev)
+    val = tuple(t.to(dev) for t in video_validation_set(data, args.cdnet, cdnet_range=args.cdnet_val))
 
     gen, ckpt, init = torch.Generator().manual_seed(args.seed), None, None
     if os.path.exists(last):
@@ -115,7 +148,7 @@ def main(argv: Optional[list] = None) -> int:
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train_video " + " ".join(sys.argv[1:] if argv is None else argv),
         "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "frames": args.frames,
-        "loss": f"l1 + {args.edge_loss} x gradient l1" if args.edge_loss else "l1", "dry": args.dry,
+        "loss": loss_name(args), "dry": args.dry,
         "seed": args.seed, "data": data.counts, "device": str(dev),
     }
     if ckpt and ckpt.get("training", {}).get("init"):
@@ -123,7 +156,7 @@ def main(argv: Optional[list] = None) -> int:
     elif init:
         training["init"] = {"checkpoint": args.init, "training": init.get("training")}
     if not history:
-        history.append({"step": 0, **validate(model, val_rainy, val_clean)})
+        history.append({"step": 0, **validation(model, *val)})
         print(f"step 0: validation {history[-1]}", file=sys.stderr)
 
     def save(step: int) -> None:
@@ -136,13 +169,12 @@ def main(argv: Optional[list] = None) -> int:
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     with open(os.path.join(args.out, "log.jsonl"), "a") as log:
         while step < args.steps:
-            rainy, clean = data.batch(args.batch, gen)
-            rainy, clean = rainy.to(dev), clean.to(dev)
+            rainy, clean, moving = (t.to(dev) for t in data.batch(args.batch, gen))
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, args.steps, args.lr, warmup=100)
             out = model(rainy)
             pred = rainy[:, :3] - out if model.cfg.output == "residual" else out
-            loss = F.l1_loss(pred, clean)
+            loss = moving_weighted_l1(pred, clean, moving, args.moving_weight) if args.moving_weight else F.l1_loss(pred, clean)
             if args.edge_loss:
                 loss = loss + args.edge_loss * gradient_l1(pred, clean)
             opt.zero_grad(set_to_none=True)
@@ -153,7 +185,7 @@ def main(argv: Optional[list] = None) -> int:
             done = step >= args.steps or step == args.stop_at or (deadline is not None and time.time() >= deadline)
             if step % args.val_every == 0 or done:
                 wall_now = wall + time.time() - t0
-                history.append({"step": step, **validate(model, val_rainy, val_clean), "loss": round(loss.item(), 5), "wallSeconds": round(wall_now)})
+                history.append({"step": step, **validation(model, *val), "loss": round(loss.item(), 5), "wallSeconds": round(wall_now)})
                 log.write(json.dumps(history[-1]) + "\n")
                 log.flush()
                 wall, t0 = wall_now, time.time()

@@ -197,8 +197,16 @@ class VideoTrainingData:
         gain = 1 + 0.03 * float(torch.randn((), generator=gen)) * torch.arange(self.t, dtype=torch.float32).view(-1, 1, 1, 1)
         return self._cut((frames * gain).clamp(0, 1), gen, motion, (0, 0, side))
 
-    def sample(self, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-        """One sample: stacked rainy frames [3T,c,c] (current first) and the clean current [3,c,c]."""
+    @staticmethod
+    def moving(clean: torch.Tensor, threshold: float = 0.04, grow: int = 9) -> torch.Tensor:
+        """[1,c,c] 1 where the clean current frame differs from the one before it (grown by
+        `grow` px): where the past cannot stand in for the present."""
+        changed = ((clean[-1] - clean[-2]).abs().amax(0, keepdim=True) > threshold).float()
+        return F.max_pool2d(changed[None], grow, 1, grow // 2)[0]
+
+    def sample(self, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One sample: stacked rainy frames [3T,c,c] (current first), the clean current [3,c,c]
+        and where the scene moves [1,c,c] (none for a single photograph, all of it after a cut)."""
         r = float(torch.rand((), generator=gen))
         if r < self.singles:
             # a single photograph: the past is the current frame itself (a reset)
@@ -211,29 +219,33 @@ class VideoTrainingData:
             else:
                 clean = self._still_clip(gen, Motion(self.t, gen, 0, 0))[0]
                 rainy = add_rain(clean[None], torch.rand(1, generator=gen) ** 0.7, gen, 0.6, self.bank, 0.45 if self.bank else 0)[0]
-            return rainy.repeat(self.t, 1, 1), clean
+            return rainy.repeat(self.t, 1, 1), clean, torch.zeros(1, self.crop, self.crop)
         motion = Motion(self.t, gen, self.pan, self.shake)
         use_still = not self.clips or (self.still_images and float(torch.rand((), generator=gen)) < self.stills / (1 - self.singles))
         clean = self._still_clip(gen, motion) if use_still else self._video_clip(gen, motion)
         rainy = self._rainy(clean, gen)
+        moving = self.moving(clean) if self.t > 1 else torch.zeros(1, self.crop, self.crop)
         if float(torch.rand((), generator=gen)) < self.cut and self.t > 1:
             # a cut: the past frames are another scene's
             other = self._still_clip(gen, Motion(self.t, gen, 0, 0)) if self.still_images else clean.flip(-2)
             k = int(torch.randint(1, self.t, (1,), generator=gen))
             rainy[:k] = self._rainy(other, gen)[:k]
+            moving = torch.ones_like(moving)
         # time order oldest..current -> the model's order current, t-1, t-2, ...
-        return rainy.flip(0).reshape(-1, self.crop, self.crop), clean[-1]
+        return rainy.flip(0).reshape(-1, self.crop, self.crop), clean[-1], moving
 
-    def batch(self, n: int, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, n: int, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stacked samples: rainy [n,3T,c,c], clean [n,3,c,c], moving [n,1,c,c]."""
         self.refresh(gen)
-        pairs = [self.sample(gen) for _ in range(n)]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        samples = [self.sample(gen) for _ in range(n)]
+        return tuple(torch.stack([s[i] for s in samples]) for i in range(3))  # type: ignore[return-value]
 
 
 def video_validation_set(data: VideoTrainingData, cdnet: Optional[str], n: int = 24, seed: int = 4321,
-                         cdnet_range: Tuple[int, int] = (1100, 1199)) -> Tuple[torch.Tensor, torch.Tensor]:
+                         cdnet_range: Tuple[int, int] = (1100, 1199)) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fixed clips never trained on: CDnet frames 1100..1199 (still camera, then some with a pan)
-    and the held-out clean images made to move; the same rain for the same seed."""
+    and the held-out clean images made to move; the same rain for the same seed. Rainy, clean
+    and moving, as batch() gives them."""
     gen = torch.Generator().manual_seed(seed)
     saved = (data.clips, data.still_images, data.pool, data.singles, data.cut, data.dry)
     data.clips = [load_frames(cdnet, *cdnet_range)] if cdnet else []
@@ -246,7 +258,7 @@ def video_validation_set(data: VideoTrainingData, cdnet: Optional[str], n: int =
         for _ in range(n):
             data.pool = [data._fresh_rain(gen)]
             pairs.append(data.sample(gen))
-        rainy, clean = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        out = tuple(torch.stack([p[i] for p in pairs]) for i in range(3))
     finally:
         data.clips, data.still_images, data.pool, data.singles, data.cut, data.dry = saved
-    return rainy, clean
+    return out  # type: ignore[return-value]

@@ -52,11 +52,28 @@ class VideoDataTest(unittest.TestCase):
             cdnet = os.path.join(tmp, "input")
             _frames(cdnet, 12)
             data = VideoTrainingData(3, 64, cdnet, [], [], [], None, cdnet_range=(1, 8), pool=2, singles=0.0, cut=0.0, dry=1.0)
-            rainy, clean = data.sample(torch.Generator().manual_seed(0))
+            rainy, clean, _ = data.sample(torch.Generator().manual_seed(0))
             torch.testing.assert_close(rainy[:3], clean)
-            vr, vc = video_validation_set(data, cdnet, n=2, cdnet_range=(9, 12))
+            vr, vc, _ = video_validation_set(data, cdnet, n=2, cdnet_range=(9, 12))
             self.assertGreater(float((vr[:, :3] - vc).abs().mean()), 0.01)
             self.assertEqual(data.dry, 1.0)
+
+    def test_the_moving_mask_covers_what_changed_and_the_weighted_loss_counts_it_more(self):
+        clip = torch.zeros(3, 3, 40, 40)
+        clip[-1, :, 10:14, 20:24] = 1  # an object appears in the current frame
+        m = VideoTrainingData.moving(clip)
+        self.assertEqual(float(m[0, 12, 22]), 1.0)
+        self.assertEqual(float(m[0, 12, 27]), 1.0)  # grown around it
+        self.assertEqual(float(m[0, 30, 5]), 0.0)
+        clean = torch.zeros(1, 3, 40, 40)
+        err_moving, err_still = clean.clone(), clean.clone()
+        err_moving[..., 10:14, 20:24] = 0.5
+        err_still[..., 30:34, 0:4] = 0.5
+        plain = train_video.moving_weighted_l1(err_still, clean, m[None], 0.0)
+        torch.testing.assert_close(plain, torch.nn.functional.l1_loss(err_still, clean))
+        self.assertGreater(float(train_video.moving_weighted_l1(err_moving, clean, m[None], 4.0)),
+                           2 * float(train_video.moving_weighted_l1(err_still, clean, m[None], 4.0)))
+        self.assertLess(train_video.psnr_y_moving(err_moving, clean, m[None]), train_video.psnr_y_moving(err_still, clean, m[None]))
 
     def test_the_gradient_loss_pays_for_blurred_texture(self):
         img = torch.rand(1, 3, 32, 32)
@@ -71,16 +88,19 @@ class VideoDataTest(unittest.TestCase):
             stills = os.path.join(tmp, "stills")
             _frames(stills, 4, 140, 150)
             data = VideoTrainingData(3, 64, cdnet, [], [stills], [], None, cdnet_range=(1, 8), val_every=4, pool=2)
-            rainy, clean = data.batch(4, torch.Generator().manual_seed(0))
+            rainy, clean, moving = data.batch(4, torch.Generator().manual_seed(0))
             self.assertEqual(tuple(rainy.shape), (4, 9, 64, 64))
             self.assertEqual(tuple(clean.shape), (4, 3, 64, 64))
+            self.assertEqual(tuple(moving.shape), (4, 1, 64, 64))
             self.assertTrue(0 <= float(rainy.min()) and float(rainy.max()) <= 1)
             # a single photograph is a first frame: every past frame is the current one
             data.singles = 1.0
-            r, _ = data.sample(torch.Generator().manual_seed(1))
+            r, _, m = data.sample(torch.Generator().manual_seed(1))
             torch.testing.assert_close(r[3:6], r[:3])
             torch.testing.assert_close(r[6:9], r[:3])
-            vr, vc = video_validation_set(data, cdnet, n=3, cdnet_range=(9, 12))
+            self.assertEqual(float(m.sum()), 0.0)
+            vr, vc, vm = video_validation_set(data, cdnet, n=3, cdnet_range=(9, 12))
+            self.assertEqual(tuple(vm.shape), (3, 1, 64, 64))
             self.assertEqual(tuple(vr.shape), (3, 9, 64, 64))
             # two steps from a single-frame checkpoint, widened to 3 frames, then resumed
             from models.fclip_unet.checkpoint import save_checkpoint
@@ -89,11 +109,13 @@ class VideoDataTest(unittest.TestCase):
             save_checkpoint(init, build("fclip-unet-lite2"), "fclip-unet-lite2", step=7)
             out = os.path.join(tmp, "run")
             args = ["--init", init, "--frames", "3", "--cdnet", cdnet, "--clean", stills, "--out", out,
-                    "--cdnet-frames", "1-8", "--cdnet-val", "9-12", "--steps", "2", "--batch", "2", "--crop", "64", "--val-every", "1"]
+                    "--cdnet-frames", "1-8", "--cdnet-val", "9-12", "--steps", "2", "--batch", "2", "--crop", "64", "--val-every", "1", "--moving-weight", "3"]
             self.assertEqual(train_video.main(args), 0)
             model, ckpt = load_checkpoint(os.path.join(out, "last.pt"))
             self.assertEqual((model.cfg.frames, ckpt["step"]), (3, 2))
             self.assertEqual(ckpt["training"]["init"]["checkpoint"], init)
+            self.assertEqual(ckpt["training"]["loss"], "l1 weighted 1 + 3.0 on moving pixels")
+            self.assertIn("psnrMoving", ckpt["history"][-1])
             self.assertEqual(train_video.main(args[:-4] + ["--steps", "3", "--batch", "2", "--crop", "64", "--val-every", "1"]), 0)
             self.assertEqual(load_checkpoint(os.path.join(out, "last.pt"))[1]["step"], 3)
 
