@@ -23,6 +23,7 @@ import WebSocket from 'ws';
 import type { DropReason, StreamList, StreamStatus } from '../src/protocol/api.ts';
 import { makeCameraClip, startCameras } from './cameras.ts';
 import { fitFloor, fitLine } from './slope.ts';
+import { launcherEnv } from './launcher-env.ts';
 
 export interface SoakOptions {
   seconds: number;
@@ -310,7 +311,8 @@ export async function soak(opts: SoakOptions) {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
     // (the inference process inherits the environment, and so the flags)
-    env: SNAPSHOT_DIR ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}` } : process.env,
+    // (bin/derain's environment: the service as the `derain` command starts it)
+    env: SNAPSHOT_DIR ? { ...launcherEnv(), NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}` } : launcherEnv(),
   });
   const pid = svc.pid!;
   let exit: { code: number | null; signal: string | null } | null = null;

@@ -5,10 +5,28 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, tmpDir } from '../helpers.ts';
 import { freePort, waitFor } from '../serve/live-helpers.ts';
+import { launcherDefaults } from '../../bench/launcher-env.ts';
+
+/** The environment of the processes of a process group whose command line has `needle`. */
+function groupEnvs(pgid: number, needle: string): Record<string, string>[] {
+  const out: Record<string, string>[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)) continue;
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+      out.push(Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
 
 /** The newest modification time of the .ts files under a folder. */
 function newestTs(dir: string): number {
@@ -58,7 +76,9 @@ test('npx derain serve: SIGTERM to npx stops the service, its port free within 5
   // (a camera nobody serves: the service runs, no model works, nothing else takes the CPU)
   writeFileSync(cfg, ['rtsp: { enabled: false }', 'streams:', `  - { id: cam, url: "rtsp://127.0.0.1:${await freePort()}/live", model: builtin-tiny }`, ''].join('\n'));
   // Its own process group: npx, its shell and the service, to clean up should the service stay.
-  const npx = spawn('npx', ['derain', 'serve', '-c', cfg, '--port', '0'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const env = { ...process.env };
+  delete env.MALLOC_MMAP_THRESHOLD_;
+  const npx = spawn('npx', ['derain', 'serve', '-c', cfg, '--port', '0'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
   let err = '';
   npx.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   npx.stdout.resume();
@@ -82,6 +102,11 @@ test('npx derain serve: SIGTERM to npx stops the service, its port free within 5
     200,
   );
   assert.ok(await listening(base));
+  // the bin (bin/derain) gave the service its malloc setting, and it is the one the soak measures with
+  const services = groupEnvs(npx.pid!, 'dist/cli.js');
+  assert.equal(services.length, 1, 'one service process in the group');
+  assert.equal(services[0].MALLOC_MMAP_THRESHOLD_, '131072');
+  assert.equal(launcherDefaults().MALLOC_MMAP_THRESHOLD_, '131072');
 
   const t0 = Date.now();
   process.kill(npx.pid!, 'SIGTERM');

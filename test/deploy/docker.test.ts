@@ -89,10 +89,12 @@ for (const [name, df] of [
 
     const rt = stage(df, 'runtime');
     const last = (kw: string) => rt.instructions.filter((i) => i.keyword === kw).at(-1)!;
-    // node dist/cli.js serve -c /etc/derain/serve.yaml, as PID 1 (exec form): SIGTERM reaches serve
+    // the `derain` command (bin/derain, which execs node dist/cli.js) serve -c /etc/derain/serve.yaml,
+    // as PID 1 (exec form): SIGTERM reaches serve
     const command = [...execForm(last('ENTRYPOINT').args), ...execForm(last('CMD').args)];
-    assert.deepEqual(command, ['node', 'dist/cli.js', 'serve', '-c', '/etc/derain/serve.yaml']);
-    assert.equal(pkg.bin.derain, 'dist/cli.js');
+    assert.deepEqual(command, ['/app/bin/derain', 'serve', '-c', '/etc/derain/serve.yaml']);
+    assert.equal(pkg.bin.derain, 'bin/derain');
+    assert.match(readFileSync(path.join(ROOT, 'bin', 'derain'), 'utf8'), /^exec node "\$here\/\.\.\/dist\/cli\.js" "\$@"$/m, 'the bin execs node: no shell stays between');
     assert.ok(!/\bnpx\b|\bnpm (start|run)\b/.test(last('ENTRYPOINT').args + last('CMD').args));
     assert.ok(
       copies(rt).some((c) => c.sources.includes('deploy/docker/serve.yaml') && c.dest === '/etc/derain/serve.yaml'),
@@ -250,10 +252,11 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
   const command = [...execForm(rt.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)!.args), ...execForm(rt.instructions.filter((i) => i.keyword === 'CMD').at(-1)!.args)].map((a) =>
     a.startsWith('/etc/') ? path.join(root, a) : a,
   );
-  assert.equal(command[0], 'node');
+  assert.equal(command[0], '/app/bin/derain');
   const [port, rtspPort] = [await freePort(), await freePort()];
   const env = { PATH: process.env.PATH, HOME: '/nonexistent', ...envOf(rt), DERAIN_HOST: '127.0.0.1', DERAIN_PORT: String(port), DERAIN_RTSP_PORT: String(rtspPort) };
-  const asUser = ['setpriv', '--reuid=10001', '--regid=10001', '--clear-groups', '--', process.execPath, ...command.slice(1)];
+  // (node from PATH, as the image's: the bin execs `node`)
+  const asUser = ['setpriv', '--reuid=10001', '--regid=10001', '--clear-groups', '--', path.join(app, 'bin', 'derain'), ...command.slice(1)];
   const readOnly = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -o remount,bind,ro / && mount -t tmpfs tmpfs /tmp && echo ok'], { encoding: 'utf8' });
   const sandboxed = readOnly.status === 0 && readOnly.stdout.trim() === 'ok';
   if (!sandboxed) t.diagnostic(`no mount namespace here (${readOnly.stderr.trim()}): running as uid 10001 without the read-only root`);
@@ -280,6 +283,9 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
     60_000,
   );
   await waitFor('/healthz 200', async () => (await getJson(`${base}/healthz`)).status === 200, 60_000);
+  // PID 1 is node itself (every step of the entrypoint execs), with the bin's malloc setting
+  assert.match(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8'), /dist\/cli\.js\0serve\0/);
+  assert.ok(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0').includes('MALLOC_MMAP_THRESHOLD_=131072'));
   const demo = (await getJson(`${base}/api/streams/demo`)).body;
   assert.equal(demo.model, 'fclip-unet-lite2', JSON.stringify(demo));
   const got = await readRtsp(`rtsp://127.0.0.1:${rtspPort}/demo`, 10, path.join(dir, 'out.mp4'));
