@@ -25,7 +25,18 @@ export interface SourceOptions {
    * decodes only from its next keyframe.
    */
   onOpened?: () => void;
+  /**
+   * Live decoders: frames may be skipped after decoding, before conversion (setSkipLevel), and
+   * this is told how many were skipped as each frame arrives.
+   */
+  onSkipped?: (count: number) => void;
+  /** the skip level to start at (0: every frame) */
+  skipLevel?: number;
 }
+
+/** Skip stages: each a framestep of 2, off (passing every frame) until switched on. */
+const SKIP_STAGES = 4;
+const skipFilters = (level: number) => Array.from({ length: SKIP_STAGES }, (_, i) => `framestep@skip${i + 1}=step=2:enable=${i < level ? 1 : 0}`).join(',');
 
 let socketSeq = 0;
 
@@ -70,8 +81,12 @@ export class FfmpegSource implements Source {
   start(): AsyncIterable<Frame> {
     const { info } = this;
     const { onOpened } = this.opts;
+    // Live decoders read commands on stdin (ffmpeg's interactive `c`: a filter command while it
+    // runs), to skip frames without a restart.
+    const skips = info.kind === 'live' && !!this.opts.onSkipped;
+    this.skipLevel = skips ? (this.opts.skipLevel ?? 0) : 0;
     const args = [
-      ...QUIET,
+      ...(skips ? QUIET.filter((a) => a !== '-nostdin') : QUIET),
       // (fd 3: the progress reports, so that stderr keeps only errors)
       ...(onOpened ? ['-progress', 'pipe:3'] : []),
       // (an input option: the decoder's threads; files keep ffmpeg's default, one decoder alone)
@@ -83,7 +98,8 @@ export class FfmpegSource implements Source {
       '-vsync',
       '0',
       '-vf',
-      `scale=${info.width}:${info.height}`,
+      // (skipped before the scale: a skipped frame is decoded, never converted to rgb24 or copied)
+      `${skips ? skipFilters(this.skipLevel) + ',' : ''}scale=${info.width}:${info.height}`,
       '-f',
       'rawvideo',
       '-pix_fmt',
@@ -104,13 +120,32 @@ export class FfmpegSource implements Source {
     return this.ring.frames();
   }
 
+  private skipLevel = 0;
+
+  /** 2^level: frames the camera sends for each one converted. */
+  get skipStep(): number {
+    return 2 ** this.skipLevel;
+  }
+
+  /** Convert one frame in 2^level from now on (live decoders started with onSkipped). */
+  setSkipLevel(level: number): void {
+    const stdin = this.child?.stdin;
+    if (!this.opts.onSkipped || !stdin || stdin.destroyed || level === this.skipLevel) return;
+    const commands = Array.from({ length: SKIP_STAGES }, (_, i) => `cframestep@skip${i + 1} -1 enable ${i < level ? 1 : 0}\n`);
+    stdin.write(commands.join(''));
+    this.skipLevel = level;
+  }
+
   private exited: Promise<number | null> = Promise.resolve(null);
   private tail: () => string = () => '';
 
   private spawn(args: string[], stdout: 'pipe' | net.Socket): ChildProcess {
     const { onOpened } = this.opts;
     // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
-    const child = spawn(ffmpegPath(), args, { stdio: onOpened ? ['ignore', stdout, 'pipe', 'pipe'] : ['ignore', stdout, 'pipe'], detached: true });
+    const stdin = this.opts.onSkipped && this.info.kind === 'live' ? 'pipe' : 'ignore';
+    const child = spawn(ffmpegPath(), args, { stdio: onOpened ? [stdin, stdout, 'pipe', 'pipe'] : [stdin, stdout, 'pipe'], detached: true });
+    // (a decoder that exits leaves the pipe broken: nothing more to tell it)
+    child.stdin?.on('error', () => {});
     deprioritize(child.pid);
     this.child = child;
     this.tail = stderrTail(child);
@@ -160,6 +195,8 @@ export class FfmpegSource implements Source {
           if (filled === frameBytes) {
             if (slot) {
               const seq = this.framesDecoded++;
+              // (counted from the step: exact between changes, within a frame or two at each)
+              if (this.skipLevel > 0) this.opts.onSkipped?.(this.skipStep - 1);
               ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
             }
             slot = null;
@@ -207,6 +244,7 @@ export class FfmpegSource implements Source {
           off += n;
           if (filled === frameBytes) {
             const seq = this.framesDecoded++;
+            if (this.skipLevel > 0) this.opts.onSkipped?.(this.skipStep - 1);
             ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
             slot = null;
           }

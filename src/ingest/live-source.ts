@@ -8,6 +8,7 @@
 import type { Frame, Source } from '../frame.js';
 import { redactUrl } from '../errors.js';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
+import { Decimation } from './decimation.js';
 import { FfmpegSource } from './ffmpeg-source.js';
 import { liveInputKind, urlFailureReason } from './input-url.js';
 import { probeLive, type LiveFormat } from './live-probe.js';
@@ -53,7 +54,8 @@ export type LiveEvent =
   | { type: 'down'; reason: string; retryInMs: number }
   | { type: 'reconnecting' }
   | { type: 'dropped'; count: number }
-  | { type: 'ingested' };
+  /** frames that came from the camera (`count`, default 1: skipped ones come several at a time) */
+  | { type: 'ingested'; count?: number };
 
 // No input buffering; and no frame-rate estimation when the decoder starts (the probe already
 // knows the rate): measured on a loopback camera, the first frame came 1.6 s after start
@@ -90,6 +92,8 @@ export class LiveSource implements Source {
   /** the probe just connected: the first decoder is part of that same attempt */
   private probed = false;
   private nextSeq = 0;
+  /** how many of the camera's frames the decoder skips, from the rate they are taken at */
+  private decimation: Decimation | null = null;
   private readonly t0 = Date.now();
   up = false;
   /** connection attempts after the first */
@@ -104,6 +108,16 @@ export class LiveSource implements Source {
 
   get stopped(): boolean {
     return this.stopper.signal.aborted;
+  }
+
+  /** The decoder converts one frame in this many that the camera sends (1: all of them). */
+  get decodeStep(): number {
+    return this.current?.skipStep ?? 1;
+  }
+
+  /** Frames the decoder converted on its current connection. */
+  get framesConverted(): number {
+    return this.current?.framesDecoded ?? 0;
   }
 
   /** Frames decoded and waiting behind the one the consumer holds. */
@@ -164,6 +178,12 @@ export class LiveSource implements Source {
             this.onEvent({ type: 'ingested' });
             this.onEvent({ type: 'dropped', count: 1 });
           },
+          // frames skipped by the decoder: from the camera, never handed over (as dropped as those the ring drops)
+          onSkipped: (count) => {
+            this.onEvent({ type: 'ingested', count });
+            this.onEvent({ type: 'dropped', count });
+          },
+          skipLevel: this.decimation?.level ?? 0,
           onOpened: () => {
             openedAt = Date.now();
             if (src.framesDecoded === 0 && !this.stopped) this.onEvent({ type: 'waiting', reason: `connected; waiting for a keyframe (up to ${firstFrameMs / 1000} s)` });
@@ -196,8 +216,23 @@ export class LiveSource implements Source {
         Math.min(250, this.opts.stallTimeoutMs / 4),
       );
       let first = true;
+      const decimation = (this.decimation ??= new Decimation(format.fps));
+      // Decided only while frames arrive: a camera that is slow to start or stalls says nothing
+      // of how fast they are taken.
+      let arrived = -1;
+      const decide = setInterval(() => {
+        if (src.framesDecoded === arrived || arrived < 0) {
+          arrived = src.framesDecoded > 0 ? src.framesDecoded : -1;
+          decimation.restart();
+          return;
+        }
+        arrived = src.framesDecoded;
+        const level = decimation.decide();
+        if (level !== null) src.setSkipLevel(level);
+      }, 1000);
       try {
         for await (const frame of src.start()) {
+          decimation.took();
           if (first) {
             this.up = true;
             this.failures = 0;
@@ -216,6 +251,7 @@ export class LiveSource implements Source {
         reason ??= why ? `cannot open ${this.input.display}: ${why}` : (err as Error).message;
       } finally {
         clearInterval(watchdog);
+        clearInterval(decide);
         await src.stop();
         this.current = null;
       }

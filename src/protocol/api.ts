@@ -88,6 +88,11 @@ export interface StreamStatus {
   height: number | null;
   /** the source's frame rate */
   sourceFps: number | null;
+  /**
+   * the decoder converts one frame in this many (1: every frame; 2-16 while the stream's share of
+   * inference is far below the camera's rate: the rest are skipped after decoding, counted as dropped behind)
+   */
+  decodeEvery: number;
   model: string | null;
   ep: string | null;
   inferWidth: number | null;

@@ -92,8 +92,8 @@ export class Stream {
         const m = deps.metrics;
         const stream = cfg.id;
         if (e.type === 'ingested') {
-          this.counts.ingested++;
-          m.framesIngested.inc({ stream });
+          this.counts.ingested += e.count ?? 1;
+          m.framesIngested.inc({ stream }, e.count ?? 1);
         } else if (e.type === 'dropped') this.drop('behind', e.count);
         else if (e.type === 'reconnecting') m.reconnects.inc({ stream });
         else if (e.type === 'waiting') {
@@ -285,6 +285,7 @@ export class Stream {
       width: format?.width ?? null,
       height: format?.height ?? null,
       sourceFps: format ? Math.round(format.fps * 100) / 100 : null,
+      decodeEvery: this.source.decodeStep,
       model: info?.model ?? null,
       ep: info?.ep ?? null,
       inferWidth: info?.infer.width ?? null,

@@ -113,6 +113,7 @@ test('/api/streams: state, model, execution provider, figures; /healthz names th
   assert.equal(a.model, 'builtin-tiny');
   assert.equal(a.ep, 'cpu');
   assert.deepEqual([a.width, a.height, a.sourceFps], [160, 96, 8]);
+  assert.equal(a.decodeEvery, 1, 'taken as fast as it sends: every frame converted');
   assert.ok(a.framesProcessed > 0 && a.framesIngested >= a.framesProcessed);
   assert.ok(a.fps > 0 && a.e2eMs.p50 > 0 && a.inferenceMs.p50 > 0);
   assert.deepEqual(a.outputs, { rtsp: null, ws: '/ws/a', record: null });
