@@ -163,9 +163,16 @@ async function measure(clip: string, n: number, inFlight: number, opts: LiveOpti
     // the decoders skip frames once a stream's share is far below its camera's rate, deciding
     // every 4 s, a level at a time: measured once that has settled (no change over 5 s, up to 30 s)
     for (let i = 0; i < 6; i++) {
-      const steps = list().map((s) => s.decodeEvery).join();
+      const steps = list()
+        .map((s) => s.decodeEvery)
+        .join();
       await sleep(5000);
-      if (list().map((s) => s.decodeEvery).join() === steps) break;
+      if (
+        list()
+          .map((s) => s.decodeEvery)
+          .join() === steps
+      )
+        break;
     }
     const camPids = [cams.child.pid!, ...publishers.map((p) => p.pid!)];
     const load = os.loadavg()[0];
