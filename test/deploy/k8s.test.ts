@@ -106,8 +106,8 @@ test('base, rendered: namespace, selectors, ports, probes, the non-root read-onl
   assert.equal(pod.spec.containers.length, 1);
   assert.equal(c.image, 'derain-stream:latest');
   // serve -c /etc/derain/serve.yaml --shard-from-hostname $(SHARDS): the pod's ordinal from its host name
-  assert.equal(c.command, undefined, "the image's ENTRYPOINT, node dist/cli.js");
-  assert.deepEqual(execForm(runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)!.args), ['node', 'dist/cli.js']);
+  assert.equal(c.command, undefined, "the image's ENTRYPOINT, bin/derain (node dist/cli.js)");
+  assert.deepEqual(execForm(runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)!.args), ['/app/bin/derain']);
   const configMount = c.volumeMounts.find((m: any) => m.mountPath === '/etc/derain');
   const configVolume = pod.spec.volumes.find((v: any) => v.name === configMount.name);
   const cm = one(objs, 'ConfigMap', configVolume.configMap.name); // the generated (hashed) name
