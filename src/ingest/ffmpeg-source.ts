@@ -36,7 +36,8 @@ export interface SourceOptions {
 
 /** Skip stages: each a framestep of 2, off (passing every frame) until switched on. */
 const SKIP_STAGES = 4;
-const skipFilters = (level: number) => Array.from({ length: SKIP_STAGES }, (_, i) => `framestep@skip${i + 1}=step=2:enable=${i < level ? 1 : 0}`).join(',');
+/** Each stage's name and whether it is on at `level`. */
+const skipStages = (level: number) => Array.from({ length: SKIP_STAGES }, (_, i) => ({ name: `framestep@skip${i + 1}`, on: i < level ? 1 : 0 }));
 
 let socketSeq = 0;
 
@@ -83,7 +84,7 @@ export class FfmpegSource implements Source {
     const { onOpened } = this.opts;
     // Live decoders read commands on stdin (ffmpeg's interactive `c`: a filter command while it
     // runs), to skip frames without a restart.
-    const skips = info.kind === 'live' && !!this.opts.onSkipped;
+    const { skips } = this;
     this.skipLevel = skips ? (this.opts.skipLevel ?? 0) : 0;
     const args = [
       ...(skips ? QUIET.filter((a) => a !== '-nostdin') : QUIET),
@@ -99,7 +100,7 @@ export class FfmpegSource implements Source {
       '0',
       '-vf',
       // (skipped before the scale: a skipped frame is decoded, never converted to rgb24 or copied)
-      `${skips ? skipFilters(this.skipLevel) + ',' : ''}scale=${info.width}:${info.height}`,
+      [...(skips ? skipStages(this.skipLevel).map((st) => `${st.name}=step=2:enable=${st.on}`) : []), `scale=${info.width}:${info.height}`].join(','),
       '-f',
       'rawvideo',
       '-pix_fmt',
@@ -122,6 +123,11 @@ export class FfmpegSource implements Source {
 
   private skipLevel = 0;
 
+  /** a live decoder told to report skipped frames: it can skip them */
+  private get skips(): boolean {
+    return this.info.kind === 'live' && !!this.opts.onSkipped;
+  }
+
   /** 2^level: frames the camera sends for each one converted. */
   get skipStep(): number {
     return 2 ** this.skipLevel;
@@ -130,10 +136,22 @@ export class FfmpegSource implements Source {
   /** Convert one frame in 2^level from now on (live decoders started with onSkipped). */
   setSkipLevel(level: number): void {
     const stdin = this.child?.stdin;
-    if (!this.opts.onSkipped || !stdin || stdin.destroyed || level === this.skipLevel) return;
-    const commands = Array.from({ length: SKIP_STAGES }, (_, i) => `cframestep@skip${i + 1} -1 enable ${i < level ? 1 : 0}\n`);
-    stdin.write(commands.join(''));
+    if (!this.skips || !stdin || stdin.destroyed || level === this.skipLevel) return;
+    stdin.write(
+      skipStages(level)
+        .map((st) => `c${st.name} -1 enable ${st.on}\n`)
+        .join(''),
+    );
     this.skipLevel = level;
+  }
+
+  /** A whole frame in `slot`: to the ring, after the frames skipped before it. */
+  private commit(slot: Buffer): void {
+    const { info } = this;
+    const seq = this.framesDecoded++;
+    // (counted from the step: exact between changes, within a frame or two at each)
+    if (this.skipLevel > 0) this.opts.onSkipped?.(this.skipStep - 1);
+    this.ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
   }
 
   private exited: Promise<number | null> = Promise.resolve(null);
@@ -142,7 +160,7 @@ export class FfmpegSource implements Source {
   private spawn(args: string[], stdout: 'pipe' | net.Socket): ChildProcess {
     const { onOpened } = this.opts;
     // Its own process group: a terminal's Ctrl-C reaches us, and we decide how the decoder stops.
-    const stdin = this.opts.onSkipped && this.info.kind === 'live' ? 'pipe' : 'ignore';
+    const stdin = this.skips ? 'pipe' : 'ignore';
     const child = spawn(ffmpegPath(), args, { stdio: onOpened ? [stdin, stdout, 'pipe', 'pipe'] : [stdin, stdout, 'pipe'], detached: true });
     // (a decoder that exits leaves the pipe broken: nothing more to tell it)
     child.stdin?.on('error', () => {});
@@ -167,7 +185,7 @@ export class FfmpegSource implements Source {
 
   /** Linux: a connected pair of unix sockets (abstract names, no file), ours read with `onread`. */
   private async spawnOnSocket(args: string[]): Promise<void> {
-    const { ring, info } = this;
+    const { ring } = this;
     const frameBytes = ring.frameBytes;
     const server = net.createServer();
     const name = `\0derain-decoder-${process.pid}-${++socketSeq}`;
@@ -193,12 +211,7 @@ export class FfmpegSource implements Source {
         callback: (n: number) => {
           filled += n;
           if (filled === frameBytes) {
-            if (slot) {
-              const seq = this.framesDecoded++;
-              // (counted from the step: exact between changes, within a frame or two at each)
-              if (this.skipLevel > 0) this.opts.onSkipped?.(this.skipStep - 1);
-              ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
-            }
+            if (slot) this.commit(slot);
             slot = null;
             filled = 0;
           }
@@ -227,7 +240,7 @@ export class FfmpegSource implements Source {
   private reader: net.Socket | null = null;
 
   private async pump(child: ChildProcess): Promise<void> {
-    const { ring, info } = this;
+    const { ring } = this;
     const frameBytes = ring.frameBytes;
     let slot: Buffer | null = null;
     let filled = 0;
@@ -243,9 +256,7 @@ export class FfmpegSource implements Source {
           filled += n;
           off += n;
           if (filled === frameBytes) {
-            const seq = this.framesDecoded++;
-            if (this.skipLevel > 0) this.opts.onSkipped?.(this.skipStep - 1);
-            ring.commit(slot, { width: info.width, height: info.height, seq, pts: seq / info.fps, capturedAt: Date.now() });
+            this.commit(slot);
             slot = null;
           }
         }
