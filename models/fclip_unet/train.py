@@ -85,6 +85,22 @@ class PerceptualLoss(nn.Module):
         return sum(F.l1_loss(a, b) for a, b in zip(fp, ft)) / len(fp)
 
 
+def gradient_l1(pred: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """L1 between the horizontal and vertical differences: plain L1 pays little for blurred texture."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
+    return F.l1_loss(dx(pred), dx(clean)) + F.l1_loss(dy(pred), dy(clean))
+
+
+def dry_out(rainy: torch.Tensor, clean: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """The batch with a share of its samples left without rain (input = target), so the model
+    learns to leave a clean image alone instead of blurring its texture."""
+    if share <= 0:
+        return rainy
+    keep = (torch.rand(rainy.shape[0], generator=gen) < share).view(-1, 1, 1, 1).to(rainy.device)
+    return torch.where(keep, clean, rainy)
+
+
 def lr_at(step: int, total: int, base: float, warmup: int = 200) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -120,6 +136,8 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--garg-rain", type=float, default=0.45,
                     help="share of synthetic images made of --streaks layers at several depths (with --streaks)")
     ap.add_argument("--real-fraction", type=float, default=0.25, help="share of each batch from real pairs")
+    ap.add_argument("--dry", type=float, default=0.0, help="share of samples without rain (the target is the input)")
+    ap.add_argument("--edge-loss", type=float, default=0.0, metavar="W", help="weight of an L1 loss on image gradients, for fine detail")
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--val-split", type=int, default=10,
                     help="every N-th image of the first --clean folder (or, without one, every N-th pair) is held out")
@@ -145,6 +163,10 @@ def main(argv: Optional[list] = None) -> int:
         raise SystemExit(f"error: --dense-rain is a share from 0 to 1 (got {args.dense_rain})")
     if not 0 <= args.garg_rain <= 1:
         raise SystemExit(f"error: --garg-rain is a share from 0 to 1 (got {args.garg_rain})")
+    if not 0 <= args.dry < 1:
+        raise SystemExit(f"error: --dry is a share from 0 to 1 (got {args.dry})")
+    if args.edge_loss < 0:
+        raise SystemExit(f"error: --edge-loss is a weight of 0 or more (got {args.edge_loss})")
     bank = StreakBank(args.streaks) if args.streaks else None
     garg = args.garg_rain if bank else 0.0
     data = TrainingData(args.clean, args.pairs, args.crop, val_every=args.val_split, real_fraction=args.real_fraction,
@@ -191,7 +213,7 @@ def main(argv: Optional[list] = None) -> int:
 
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train " + " ".join(sys.argv[1:] if argv is None else argv),
-        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "lambdaP": args.lambda_p, "denseRain": args.dense_rain, "gargRain": garg, "streaks": args.streaks,
+        "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "lambdaP": args.lambda_p, "dry": args.dry, "edgeLoss": args.edge_loss, "denseRain": args.dense_rain, "gargRain": garg, "streaks": args.streaks,
         "perceptual": perceptual.kind, "seed": args.seed, "data": data.counts, "device": str(dev),
         "clipWeights": bool(args.clip_weights) or bool(ckpt and ckpt.get("training", {}).get("clipWeights")),
     }
@@ -223,12 +245,15 @@ def main(argv: Optional[list] = None) -> int:
     try:
         while step < args.steps:
             rainy, clean = data.batch(args.batch, gen)
+            rainy = dry_out(rainy, clean, args.dry, gen)
             rainy, clean = rainy.to(dev), clean.to(dev)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, args.steps, args.lr)
             pred = rainy - model(rainy) if model.cfg.output == "residual" else model(rainy)
             l1 = F.l1_loss(pred, clean)
             loss = l1 + args.lambda_p * perceptual(pred, clean) if args.lambda_p else l1
+            if args.edge_loss:
+                loss = loss + args.edge_loss * gradient_l1(pred, clean)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

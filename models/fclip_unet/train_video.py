@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import StreakBank
 from .model import build, with_frames
-from .train import lr_at, psnr_y, y_channel
+from .train import gradient_l1, lr_at, psnr_y, y_channel
 from .video_data import VideoTrainingData, video_validation_set
 
 
@@ -71,13 +71,6 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return ap.parse_args(argv)
-
-
-def gradient_l1(pred: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-    """L1 between the horizontal and vertical differences: plain L1 pays little for blurred texture."""
-    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]
-    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]
-    return F.l1_loss(dx(pred), dx(clean)) + F.l1_loss(dy(pred), dy(clean))
 
 
 def moving_weighted_l1(pred: torch.Tensor, clean: torch.Tensor, moving: torch.Tensor, weight: float) -> torch.Tensor:

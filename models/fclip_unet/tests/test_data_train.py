@@ -144,6 +144,26 @@ class TrainTest(unittest.TestCase):
                 train.main([a if a != out else os.path.join(d, "x") for a in args] + ["--init", os.path.join(d, "none.pt")])
             self.assertIn("none.pt", str(ctx.exception))
 
+    def test_dry_samples_are_their_own_target_and_the_options_reach_the_card(self):
+        gen = torch.Generator().manual_seed(0)
+        rainy, clean = torch.ones(64, 3, 4, 4), torch.zeros(64, 3, 4, 4)
+        mixed = train.dry_out(rainy, clean, 0.5, gen)
+        dry = int((mixed.flatten(1).amax(1) == 0).sum())
+        self.assertTrue(10 < dry < 54, f"about half the samples are dry ({dry} of 64)")
+        self.assertTrue(torch.equal(train.dry_out(rainy, clean, 0.0, gen), rainy))
+        with tempfile.TemporaryDirectory() as d:
+            write_images(os.path.join(d, "clean"), [f"{i}.png" for i in range(1, 7)], size=(64, 64))
+            out = os.path.join(d, "run")
+            args = ["--preset", "fclip-unet-lite", "--clean", os.path.join(d, "clean"), "--out", out, "--steps", "2",
+                    "--batch", "2", "--crop", "32", "--val-every", "2", "--val-split", "3", "--no-progress",
+                    "--threads", "1", "--dry", "0.3", "--edge-loss", "0.5"]
+            self.assertEqual(train.main(args), 0)
+            t = torch.load(os.path.join(out, "last.pt"))["training"]
+            self.assertEqual((t["dry"], t["edgeLoss"]), (0.3, 0.5))
+            with self.assertRaises(SystemExit) as ctx:
+                train.main(args[:-4] + ["--dry", "1.5"])
+            self.assertIn("--dry", str(ctx.exception))
+
 
 if __name__ == "__main__":
     unittest.main()

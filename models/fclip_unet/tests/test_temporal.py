@@ -5,7 +5,7 @@ import unittest
 import torch
 from torchvision.io import write_png
 
-from models.fclip_unet import train_video
+from models.fclip_unet import train, train_video
 from models.fclip_unet.camera_motion import offsets, window
 from models.fclip_unet.checkpoint import load_checkpoint
 from models.fclip_unet.model import build, with_frames
@@ -78,8 +78,8 @@ class VideoDataTest(unittest.TestCase):
     def test_the_gradient_loss_pays_for_blurred_texture(self):
         img = torch.rand(1, 3, 32, 32)
         blurred = torch.nn.functional.avg_pool2d(img, 3, 1, 1, count_include_pad=False)
-        self.assertEqual(float(train_video.gradient_l1(img, img)), 0.0)
-        self.assertGreater(float(train_video.gradient_l1(blurred, img)), 0.1)
+        self.assertEqual(float(train.gradient_l1(img, img)), 0.0)
+        self.assertGreater(float(train.gradient_l1(blurred, img)), 0.1)
 
     def test_samples_stack_current_first_and_train_a_few_steps(self):
         with tempfile.TemporaryDirectory() as tmp:
