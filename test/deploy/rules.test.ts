@@ -33,7 +33,7 @@ function promtool(args: string[]): { code: number | null; out: string } {
 test('promtool: the rules (compose and the PrometheusRule) and the compose Prometheus config are valid', { skip: NO_PROMTOOL }, () => {
   let r = promtool(['check', 'rules', RULES]);
   assert.equal(r.code, 0, r.out);
-  assert.match(r.out, /SUCCESS: 5 rules found/);
+  assert.match(r.out, /SUCCESS: 6 rules found/);
   const dir = tmpDir();
   const k8s = readYaml(path.join(DEPLOY, 'k8s/base/prometheusrule.yaml'));
   writeFileSync(path.join(dir, 'k8s-rules.yml'), stringify({ groups: k8s.spec.groups }));
@@ -160,6 +160,19 @@ const unitTests = [
     alert_rule_test: [
       { eval_time: '50s', alertname: 'DerainNoFramesOut', exp_alerts: [] },
       { eval_time: '90s', alertname: 'DerainNoFramesOut', exp_alerts: [fires('DerainNoFramesOut', cam('gate'))] },
+    ],
+  },
+  {
+    name: 'DerainOutputDown: an output down for a minute fires, per output; one that restarts within 30 s, and a working one, do not',
+    interval: '5s',
+    input_series: [
+      series('derain_output_up', { stream: 'gate', output: 'record' }, '0x30'),
+      series('derain_output_up', { stream: 'gate', output: 'rtsp' }, '1 0 0 0 0 0 1x24'),
+      series('derain_output_up', { stream: 'yard', output: 'rtsp' }, '1x30'),
+    ],
+    alert_rule_test: [
+      { eval_time: '50s', alertname: 'DerainOutputDown', exp_alerts: [] },
+      { eval_time: '70s', alertname: 'DerainOutputDown', exp_alerts: [fires('DerainOutputDown', { ...cam('gate'), output: 'record' })] },
     ],
   },
   {
