@@ -63,6 +63,8 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--crop", type=int, default=192)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--dry", type=float, default=0.0, help="share of sequences without rain (the target is the input)")
+    ap.add_argument("--singles", type=float, default=0.12,
+                    help="share of single photographs, every past frame the current one: the model's single-frame skill")
     ap.add_argument("--edge-loss", type=float, default=0.0, metavar="W", help="weight of an L1 loss on image gradients, for fine detail")
     ap.add_argument("--moving-weight", type=float, default=0.0, metavar="W",
                     help="weight the L1 loss by 1 + W where the scene moves (the past cannot help there)")
@@ -111,8 +113,10 @@ def main(argv: Optional[list] = None) -> int:
     dev = torch.device(args.device)
     os.makedirs(args.out, exist_ok=True)
     last = os.path.join(args.out, "last.pt")
+    if not 0 <= args.singles < 1:
+        raise SystemExit(f"error: --singles is a share from 0 to 1 (got {args.singles})")
     bank = StreakBank(args.streaks) if args.streaks else None
-    data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank, cdnet_range=args.cdnet_frames, dry=args.dry)
+    data = VideoTrainingData(args.frames, args.crop, args.cdnet, args.video, args.clean, args.pairs, bank, cdnet_range=args.cdnet_frames, dry=args.dry, singles=args.singles)
     val = tuple(t.to(dev) for t in video_validation_set(data, args.cdnet, cdnet_range=args.cdnet_val))
 
     gen, ckpt, init = torch.Generator().manual_seed(args.seed), None, None
@@ -141,7 +145,7 @@ def main(argv: Optional[list] = None) -> int:
     training = {
         "command": "/usr/bin/python3 -m models.fclip_unet.train_video " + " ".join(sys.argv[1:] if argv is None else argv),
         "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr, "frames": args.frames,
-        "loss": loss_name(args), "dry": args.dry,
+        "loss": loss_name(args), "dry": args.dry, "singles": args.singles,
         "seed": args.seed, "data": data.counts, "device": str(dev),
     }
     if ckpt and ckpt.get("training", {}).get("init"):

@@ -109,14 +109,18 @@ class VideoDataTest(unittest.TestCase):
             save_checkpoint(init, build("fclip-unet-lite2"), "fclip-unet-lite2", step=7)
             out = os.path.join(tmp, "run")
             args = ["--init", init, "--frames", "3", "--cdnet", cdnet, "--clean", stills, "--out", out,
-                    "--cdnet-frames", "1-8", "--cdnet-val", "9-12", "--steps", "2", "--batch", "2", "--crop", "64", "--val-every", "1", "--moving-weight", "3"]
+                    "--cdnet-frames", "1-8", "--cdnet-val", "9-12", "--steps", "2", "--batch", "2", "--crop", "64", "--val-every", "1", "--moving-weight", "3", "--singles", "0.5"]
             self.assertEqual(train_video.main(args), 0)
             model, ckpt = load_checkpoint(os.path.join(out, "last.pt"))
             self.assertEqual((model.cfg.frames, ckpt["step"]), (3, 2))
             self.assertEqual(ckpt["training"]["init"]["checkpoint"], init)
             self.assertEqual(ckpt["training"]["loss"], "l1 weighted 1 + 3.0 on moving pixels")
             self.assertIn("psnrMoving", ckpt["history"][-1])
-            self.assertEqual(train_video.main(args[:-4] + ["--steps", "3", "--batch", "2", "--crop", "64", "--val-every", "1"]), 0)
+            self.assertEqual(ckpt["training"]["singles"], 0.5)
+            with self.assertRaises(SystemExit) as ctx:
+                train_video.main(args[:-2] + ["--singles", "1.5"])
+            self.assertIn("--singles", str(ctx.exception))
+            self.assertEqual(train_video.main(args[:-6] + ["--steps", "3", "--batch", "2", "--crop", "64", "--val-every", "1"]), 0)
             self.assertEqual(load_checkpoint(os.path.join(out, "last.pt"))[1]["step"], 3)
 
 
