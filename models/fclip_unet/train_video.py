@@ -29,7 +29,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import StreakBank
 from .model import build, with_frames
 from .train import gradient_l1, lr_at, psnr_y, y_channel
-from .video_data import VideoTrainingData, video_validation_set
+from .video_data import SINGLES, VideoTrainingData, video_validation_set
 
 
 def frame_range(s: str) -> Tuple[int, int]:
@@ -63,7 +63,7 @@ def parse_args(argv: Optional[list]) -> argparse.Namespace:
     ap.add_argument("--crop", type=int, default=192)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--dry", type=float, default=0.0, help="share of sequences without rain (the target is the input)")
-    ap.add_argument("--singles", type=float, default=0.12,
+    ap.add_argument("--singles", type=float, default=SINGLES,
                     help="share of single photographs, every past frame the current one: the model's single-frame skill")
     ap.add_argument("--edge-loss", type=float, default=0.0, metavar="W", help="weight of an L1 loss on image gradients, for fine detail")
     ap.add_argument("--moving-weight", type=float, default=0.0, metavar="W",

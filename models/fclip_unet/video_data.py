@@ -82,11 +82,15 @@ class Motion:
         return top[..., :, :crop] * (1 - fx) + top[..., :, 1:crop + 1] * fx
 
 
+# share of samples that are a single photograph (every past frame the current one)
+SINGLES = 0.12
+
+
 class VideoTrainingData:
     def __init__(self, frames: int, crop: int, cdnet: Optional[str], videos: Sequence[str], clean_dirs: Sequence[str],
                  pair_dirs: Sequence[str], bank: Optional[StreakBank], cdnet_range: Tuple[int, int] = (1, 1099),
                  video_drop_last: int = 100, val_every: int = 10, pool: int = 16, pan: float = 0.25, shake: float = 0.1,
-                 stills: float = 0.3, singles: float = 0.12, cut: float = 0.03, ffmpeg: str = "ffmpeg", dry: float = 0.0):
+                 stills: float = 0.3, singles: float = SINGLES, cut: float = 0.03, ffmpeg: str = "ffmpeg", dry: float = 0.0):
         self.t, self.crop, self.bank = frames, crop, bank
         # a share of sequences without rain: without them the model never sees a dry scene and
         # takes fine texture for rain (on CDnet's clean frames it returned 28.3-28.6 dB)
