@@ -19,6 +19,7 @@ import torch
 from .checkpoint import load_checkpoint
 from .clip_weights import load_clip_weights
 from .flops import conv_macs
+from .fold import fold_input
 from .model import FCLIPUNet, build, count_params
 from . import fp16 as fp16_convert
 
@@ -60,8 +61,10 @@ def make_card(model: FCLIPUNet, name: str, onnx_file: str, extra: dict) -> dict:
     return card
 
 
-def export(model: FCLIPUNet, out: str, half: bool = False, half_weights: bool = False) -> None:
+def export(model: FCLIPUNet, out: str, half: bool = False, half_weights: bool = False, fold: bool = True) -> None:
     model.eval()
+    if fold and model.cfg.stem == "unshuffle":
+        model = fold_input(model)
     m = model.cfg.multiple
     # an example of a multiple size: the exported graph does no padding, the card asks for it
     x = torch.rand(1, 3 * model.cfg.frames, 2 * m if m >= 32 else 64, 3 * m if m >= 32 else 96)
@@ -106,6 +109,8 @@ def main(argv: Optional[list] = None) -> int:
     ap.add_argument("--fp16", action="store_true", help="float16 weights and arithmetic (float32 input and output)")
     ap.add_argument("--fp16-weights", action="store_true",
                     help="store weights as float16 (half the file), compute in float32")
+    ap.add_argument("--no-fold", action="store_true",
+                    help="keep the space-to-depth of the input as a Transpose (fold.py: the default folds it into two convolutions, same function)")
     ap.add_argument("--infer-size", help="recommended inference size WxH for the card (e.g. 320x180 for CPU real time)")
     ap.add_argument("--card-extra", help="JSON object merged into the card (quality, speed, training)")
     args = ap.parse_args(argv)
@@ -141,7 +146,7 @@ def main(argv: Optional[list] = None) -> int:
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     t0 = time.time()
-    export(model, args.out, half=args.fp16, half_weights=args.fp16_weights)
+    export(model, args.out, half=args.fp16, half_weights=args.fp16_weights, fold=not args.no_fold)
     card = make_card(model, name, args.out, extra)
     embed_card(args.out, card)
     cpath = card_path(args.out)

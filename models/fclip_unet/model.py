@@ -177,8 +177,12 @@ class ClipEncoder(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        x = (x - self.mean) / self.std
-        x = self.relu1(self.bn1(self.conv1(x)))
+        return self.trunk(self.conv1((x - self.mean) / self.std))
+
+    def trunk(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Everything after the first convolution (an export folds the input's normalisation and
+        space-to-depth into that convolution: fold.py)."""
+        x = self.relu1(self.bn1(x))
         half = self.relu2(self.bn2(self.conv2(x)))
         x = self.avgpool(self.relu3(self.bn3(self.conv3(half))))
         feats = [half]
@@ -265,8 +269,11 @@ class DecoderStage(nn.Module):
         self.blocks = nn.Sequential(*[make(cout) for _ in range(depth)])
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = self.up(x, skip.shape[-2:]) + self.skip(skip)
-        return self.blocks(x)
+        return self.join(x, self.skip(skip), skip.shape[-2:])
+
+    def join(self, x: torch.Tensor, skip: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+        """x upsampled to `size` plus the skip as this stage's 1x1 convolution has made it."""
+        return self.blocks(self.up(x, size) + skip)
 
 
 # ---------------------------------------------------------------- the U-Net
@@ -285,6 +292,8 @@ class FCLIPUNet(nn.Module):
         )
         self.head = nn.Conv2d(c.dec_channels[-1], c.out_channels, 3, padding=1)
         self.encoder_frozen = False
+        # set on an export copy only (fold.py): the same function without a space-to-depth of the input
+        self.folded: Optional[nn.Module] = None
 
     # -- encoder freezing (the paper's setting with CLIP weights)
     def freeze_encoder(self) -> None:
@@ -318,13 +327,21 @@ class FCLIPUNet(nn.Module):
         # reflect needs pad < size; replicate takes any pad (tiny inputs in tests)
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
         unshuffle = self.cfg.stem == "unshuffle"
-        if unshuffle:
-            xp = F.pixel_unshuffle(xp, 2)
-        feats = self.perturb(self.visual(xp))
-        skips = list(reversed(feats[:-1])) + [xp]
+        folded = self.folded
+        if folded is not None:
+            feats = self.visual.trunk(folded.conv1(xp))
+        else:
+            if unshuffle:
+                xp = F.pixel_unshuffle(xp, 2)
+            feats = self.perturb(self.visual(xp))
         y = feats[-1]
-        for stage, skip in zip(self.stages, skips):
+        for stage, skip in zip(self.stages[:-1], reversed(feats[:-1])):
             y = stage(y, skip)
+        last = self.stages[-1]
+        if folded is not None:
+            y = last.join(y, folded.skip(xp), (xp.shape[-2] // 2, xp.shape[-1] // 2))
+        else:
+            y = last(y, xp)
         y = self.head(y)
         if unshuffle:
             y = F.pixel_shuffle(y, 2)

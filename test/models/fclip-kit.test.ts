@@ -27,6 +27,8 @@ test('the kit\'s PyTorch tests pass (shapes, frozen encoder, LDFPS, CLIP key lay
 for (const [preset, size] of [
   ['fclip-unet-lite', '40x56'],
   ['fclip-unet', '37x70'],
+  // the space-to-depth stem, which the export folds into two convolutions (fold.py)
+  ['fclip-unet-lite2', '45x70'],
 ] as const) {
   test(`${preset}: the exported ONNX matches PyTorch in onnxruntime-node (max |diff| <= 1e-4, fp32)`, async () => {
     const dir = tmpDir();
