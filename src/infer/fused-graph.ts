@@ -149,10 +149,15 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   const past = b.input(FUSED_IO.past, DataType.FLOAT, [n, ...shape.slice(1)]);
   const reset = perFrame(b, b.input(FUSED_IO.reset, DataType.FLOAT, [n]), batched);
   const k = frames - 1;
-  const repeated = k === 1 ? current : b.op('Concat', Array(k).fill(current), { axis: 1 });
+  const [, , h, w] = shape;
   const previous = b.op('Slice', [past, b.i64([0]), b.i64([3]), b.i64([1])]);
   const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [current, previous]))), reset]);
-  const used = b.op('Add', [past, b.op('Mul', [r, b.op('Sub', [repeated, past])])]);
+  // past (1 − r) + current r, the current frame broadcast over the k past ones as [n, k, 3, h, w]
+  // (no k copies of it): two passes over the past, which is most of what a frame's state costs
+  const r5 = b.op('Unsqueeze', [r, b.i64([4])]);
+  const frames5 = (x: string, c: number) => b.op('Reshape', [x, b.i64([0, c, 3, h, w])]);
+  const mixed = b.op('Add', [b.op('Mul', [frames5(past, k), b.op('Sub', [b.f32([1], []), r5])]), b.op('Mul', [frames5(current, 1), r5])]);
+  const used = b.op('Reshape', [mixed, b.i64([0, 3 * k, h, w])]);
   const kept = k === 1 ? current : b.op('Concat', [current, b.op('Slice', [used, b.i64([0]), b.i64([3 * (k - 1)]), b.i64([1])])], { axis: 1 });
   b.opN('Identity', [kept], {}, 1, [FUSED_IO.pastOut]);
   b.output(FUSED_IO.pastOut, DataType.FLOAT, [n, ...shape.slice(1)]);
