@@ -3,6 +3,7 @@
 // Only operators whose signature is the same from opset 11 to today are used, so the fused
 // graph can take the base model's own opset and never changes the meaning of its nodes.
 import { GraphBuilder, DataType, type Dim } from './graph-builder.js';
+import { applyShift, estimateShift, type Shift } from './align-graph.js';
 import { embedModel } from './graph-merge.js';
 import { defaultOpset, encodeModel, type ModelProto } from './onnx-proto.js';
 
@@ -143,14 +144,18 @@ function absChange(b: GraphBuilder, diff: string): string {
 /**
  * A temporal model's input: the current frame stacked with the past ones, and the past to keep.
  * The past restarts from the current frame (every past frame is this one, which the model was
- * trained to read as a still picture) on a reset and, smoothly, on a scene cut.
+ * trained to read as a still picture) on a reset and, smoothly, on a scene cut. The past is first
+ * moved with the camera (align-graph.ts), so a pan or shake is neither a ghost nor a cut.
  */
-function withPast(b: GraphBuilder, current: string, frames: number, shape: number[], n: Dim, batched: boolean): string {
-  const past = b.input(FUSED_IO.past, DataType.FLOAT, [n, ...shape.slice(1)]);
+function withPast(b: GraphBuilder, current: string, frames: number, shape: number[], n: Dim, batched: boolean): { input: string; shift: Shift } {
+  const stored = b.input(FUSED_IO.past, DataType.FLOAT, [n, ...shape.slice(1)]);
   const reset = perFrame(b, b.input(FUSED_IO.reset, DataType.FLOAT, [n]), batched);
   const k = frames - 1;
   const [, , h, w] = shape;
-  const previous = b.op('Slice', [past, b.i64([0]), b.i64([3]), b.i64([1])]);
+  const first = (x: string) => b.op('Slice', [x, b.i64([0]), b.i64([3]), b.i64([1])]);
+  const shift = estimateShift(b, current, first(stored), h, w);
+  const past = applyShift(b, stored, shift, h, w, batched);
+  const previous = first(past);
   const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [current, previous]))), reset]);
   // past (1 − r) + current r, the current frame broadcast over the k past ones as [n, k, 3, h, w]
   // (no k copies of it): two passes over the past, which is most of what a frame's state costs
@@ -161,7 +166,7 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   const kept = k === 1 ? current : b.op('Concat', [current, b.op('Slice', [used, b.i64([0]), b.i64([3 * (k - 1)]), b.i64([1])])], { axis: 1 });
   b.opN('Identity', [kept], {}, 1, [FUSED_IO.pastOut]);
   b.output(FUSED_IO.pastOut, DataType.FLOAT, [n, ...shape.slice(1)]);
-  return b.op('Concat', [current, used], { axis: 1 });
+  return { input: b.op('Concat', [current, used], { axis: 1 }), shift };
 }
 
 /** A per-frame scalar input ([N]) as [N, 1, 1, 1], so each frame of a batch gets its own; one frame's [1] broadcasts as is. */
@@ -206,15 +211,17 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
 
   const frames = spec.frames ?? 1;
   const past = pastShape(spec);
-  const modelIn = past ? withPast(b, padded, frames, past, n, batched) : padded;
-  const modelOut = embedModel(b, base, modelIn);
+  const temporal = past ? withPast(b, padded, frames, past, n, batched) : undefined;
+  const modelOut = embedModel(b, base, temporal?.input ?? padded);
   let residual = spec.output === 'residual' ? modelOut : b.op('Sub', [padded, modelOut]);
   if (hp !== h || wp !== w) residual = b.op('Slice', [residual, b.i64([0, 0]), b.i64([h, w]), b.i64([2, 3])]);
   if (scaled) residual = resize(b, residual, H, W, n);
   const y = b.op('Sub', [x, residual]);
 
   // Motion-adaptive, rain-aware smoothing of the derained frame: B += a (y − B), a → 1 where y moved.
-  const diff = b.op('Sub', [y, state]);
+  // A temporal model's camera shift moves B too, so a pan is smoothed along the scene, not across it.
+  const prior = temporal ? applyShift(b, state, temporal.shift, H, W, batched, [H / h, W / w]) : state;
+  const diff = b.op('Sub', [y, prior]);
   const change = absChange(b, diff);
   const pool = (x: string, k: number) => b.op('MaxPool', [x], { kernel_shape: [k, k], pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [1, 1] });
   const opened = pool(b.op('Neg', [pool(b.op('Neg', [change]), MOTION_ERODE)]), MOTION_DILATE);
@@ -223,7 +230,7 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
   const brighter = b.op('Cast', [b.op('Greater', [b.op('Conv', [diff, b.f32([1, 1, 1], [1, 3, 1, 1])]), b.f32([0], [])])], { to: DataType.FLOAT });
   const strength = b.op('Mul', [smooth, b.op('Add', [b.op('Mul', [brighter, b.f32([1 - DOWN_SHARE], [])]), b.f32([DOWN_SHARE], [])])]);
   const a = b.op('Add', [b.op('Mul', [strength, b.op('Sub', [m, b.f32([1], [])])]), b.f32([1], [])]);
-  const next = clip01(b, b.op('Add', [state, b.op('Mul', [a, diff])]));
+  const next = clip01(b, b.op('Add', [prior, b.op('Mul', [a, diff])]));
   b.opN('Identity', [next], {}, 1, [FUSED_IO.stateOut]);
 
   const u = b.op('Floor', [b.op('Add', [b.op('Mul', [next, b.f32([255], [])]), b.f32([0.5], [])])]);
