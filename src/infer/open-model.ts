@@ -15,8 +15,12 @@ import { epUnavailableReason, gpuProvidersInstalled, type EpChoice } from './ses
 
 /** Rain100H 30.86 dB / 0.903 where PReNet measures 29.49 dB (models/maxim-derain/card.json); seconds per frame on CPU. */
 export const QUALITY_DEFAULT = 'maxim-derain';
-/** The project's own model, trained with models/fclip_unet: full resolution in real time on two CPU cores. */
-export const CPU_DEFAULT = 'fclip-unet-lite2';
+/**
+ * The project's own temporal model, trained with models/fclip_unet (five frames in, the past carried
+ * by the fused graph): above the single-frame fclip-unet-lite2 on the video benchmark overall and on
+ * moving pixels since its stage 5 (models/fclip-unet-lite2-t5/card.json).
+ */
+export const CPU_DEFAULT = 'fclip-unet-lite2-t5';
 
 /** "file": runs and evaluations, any speed; "live": a camera that must be kept up with. */
 export type ModelPurpose = 'file' | 'live';

@@ -91,7 +91,7 @@ test("derain run without --model derains with the default model: maxim-derain on
   const pinned = process.env.DERAIN_DEFAULT_MODEL;
   delete process.env.DERAIN_DEFAULT_MODEL;
   assert.equal(defaultModelName('cuda'), 'maxim-derain');
-  assert.equal(defaultModelName('cpu'), existsSync(path.join(ROOT, 'models', 'fclip-unet-lite2', 'card.json')) ? 'fclip-unet-lite2' : 'maxim-derain');
+  assert.equal(defaultModelName('cpu'), existsSync(path.join(ROOT, 'models', 'fclip-unet-lite2-t5', 'card.json')) ? 'fclip-unet-lite2-t5' : 'maxim-derain');
   process.env.DERAIN_DEFAULT_MODEL = pinned;
   // (the other CLI tests pin the small built-in model through DERAIN_DEFAULT_MODEL; this one does not)
   const r = await derain(['run', clip, '--json', '--no-smooth'], { env: { DERAIN_DEFAULT_MODEL: '' } });

@@ -245,7 +245,7 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
     list.filter((m) => m.ready).map((m) => m.name),
     ['builtin-tiny', 'builtin-medium', 'fclip-unet-lite', 'fclip-unet-lite2', 'fclip-unet-lite2-t5', 'maxim-derain'],
   );
-  assert.equal(list.find((m) => m.default)?.name, 'fclip-unet-lite2', 'the CPU default');
+  assert.equal(list.find((m) => m.default)?.name, 'fclip-unet-lite2-t5', 'the CPU default');
 
   // run: ENTRYPOINT + CMD, cwd /app, the image's ENV, uid 10001, root filesystem read-only, /tmp a
   // new tmpfs (the pod's emptyDir), the config of the image (paths under / mapped to the folder)
@@ -287,7 +287,7 @@ test('the CPU image, built and run without Docker: its RUN steps verbatim, then 
   assert.match(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8'), /dist\/cli\.js\0serve\0/);
   assert.ok(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0').includes('MALLOC_MMAP_THRESHOLD_=131072'));
   const demo = (await getJson(`${base}/api/streams/demo`)).body;
-  assert.equal(demo.model, 'fclip-unet-lite2', JSON.stringify(demo));
+  assert.equal(demo.model, 'fclip-unet-lite2-t5', JSON.stringify(demo));
   const got = await readRtsp(`rtsp://127.0.0.1:${rtspPort}/demo`, 10, path.join(dir, 'out.mp4'));
   assert.deepEqual(got, { frames: 10, width: 640, height: 360 });
   // the image's HEALTHCHECK command
