@@ -238,10 +238,12 @@ def plan(model: onnx.ModelProto, ops: str = "conv", keep_float: Sequence[str] = 
 
 
 # ---------------------------------------------------------------- calibration
-def calibration_crops(folder: str, n: int, size: Tuple[int, int], seed: int, skip: int = 0) -> np.ndarray:
-    """n rainy crops [n,3,h,w] in [0,1] and their clean originals: images of `folder` in a
+def calibration_crops(folder: str, n: int, size: Tuple[int, int], seed: int, skip: int = 0,
+                      frames: int = 1) -> np.ndarray:
+    """n rainy crops [n,3*frames,h,w] in [0,1] and their clean originals: images of `folder` in a
     seeded order from the `skip`-th on, a random window of each (shrunk to the crop), the kit's
-    synthetic rain on it."""
+    synthetic rain on it. A temporal model (`frames` > 1) gets the crop as a still camera sees
+    it: the same scene under fresh rain in every frame, the current frame first."""
     import torch
     import torch.nn.functional as F
 
@@ -265,7 +267,7 @@ def calibration_crops(folder: str, n: int, size: Tuple[int, int], seed: int, ski
         crops.append(F.interpolate(img[..., y:y + wh, x:x + ww], size=(h, w), mode="area"))
     clean = torch.cat(crops)
     level = torch.rand(n, generator=gen) ** 0.7
-    rainy = add_rain(clean, level, gen)
+    rainy = torch.cat([add_rain(clean, level, gen) for _ in range(frames)], dim=1)
     return rainy.numpy().astype(np.float32), clean.numpy().astype(np.float32)
 
 
@@ -423,7 +425,8 @@ def run_outputs(path: str, inputs: List[dict], tmp: str, tag: str) -> List[np.nd
     save = os.path.join(tmp, tag)
     os.makedirs(save, exist_ok=True)
     run_node({"model": path, "opt": "all", "inputs": inputs, "outputs": [], "stats": None, "save": save})
-    return [np.fromfile(os.path.join(save, f"{i}_0.bin"), np.float32).reshape(inp["shape"]) for i, inp in enumerate(inputs)]
+    # (a temporal model's output has the channels of one frame, not those of its input)
+    return [np.fromfile(os.path.join(save, f"{i}_0.bin"), np.float32).reshape(1, -1, *inp["shape"][-2:]) for i, inp in enumerate(inputs)]
 
 
 def fused_ops(path: str, tmp: str, inputs: List[dict], time_runs: int = 0) -> Tuple[Dict[str, int], Optional[float]]:
@@ -483,6 +486,7 @@ def main(argv: Optional[list] = None) -> int:
     card = card_of(model) or {}
     m = int(card.get("sizeMultiple", 1))
     ch, cw = -(-ch // m) * m, -(-cw // m) * m
+    frames = int(card.get("frames", 1))
     model = to_fp32_weights(model)
     keep_float = [p for p in (args.keep_float or "").split(",") if p]
     folded = fold_scales(model)
@@ -493,7 +497,7 @@ def main(argv: Optional[list] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="quantize-") as tmp:
         fp32_path = os.path.join(tmp, "fp32.onnx")
         onnx.save(model, fp32_path)
-        rainy, _ = calibration_crops(args.calib, args.crops, (ch, cw), args.seed)
+        rainy, _ = calibration_crops(args.calib, args.crops, (ch, cw), args.seed, frames=frames)
         if args.checkpoint:
             err = check_checkpoint(args.checkpoint, fp32_path, rainy, tmp)
             print(f"checkpoint check: max |onnx - pytorch| = {err:.2e}")
@@ -514,7 +518,7 @@ def main(argv: Optional[list] = None) -> int:
             "keptFloat": keep_float,
             "layerScalesFolded": folded,
             "calibration": {"folder": os.path.basename(os.path.normpath(args.calib)), "crops": args.crops,
-                            "crop": [cw, ch], "rain": "models/fclip_unet/data.py add_rain", "seed": args.seed,
+                            "crop": [cw, ch], "rain": "models/fclip_unet/data.py add_rain" + (f", fresh on each of {frames} frames of a still crop" if frames > 1 else ""), "seed": args.seed,
                             "range": "min/max" if args.percentile >= 100 else f"mean per-crop {100 - args.percentile:g}/{args.percentile:g} percentiles"},
             "source": os.path.basename(args.onnx),
         }
@@ -534,19 +538,20 @@ def main(argv: Optional[list] = None) -> int:
         quant["onnxruntimeOps"] = shown
 
         if args.eval > 0:
-            rainy_e, clean_e = calibration_crops(args.calib, args.eval, (ch, cw), args.seed + 1, skip=args.crops)
+            rainy_e, clean_e = calibration_crops(args.calib, args.eval, (ch, cw), args.seed + 1, skip=args.crops, frames=frames)
+            rainy_e_now = rainy_e[:, :3]  # the current frame: what a residual is taken from
             ev = write_inputs(tmp, rainy_e, "eval")
             y32, y8 = run_outputs(fp32_path, ev, tmp, "fp32"), run_outputs(q_path, ev, tmp, "int8")
             residual = card.get("output", "residual") == "residual"
             img = lambda x, y: np.clip(x - y if residual else y, 0, 1)
-            d32 = [img(x[None], y) for x, y in zip(rainy_e, y32)]
-            d8 = [img(x[None], y) for x, y in zip(rainy_e, y8)]
+            d32 = [img(x[None], y) for x, y in zip(rainy_e_now, y32)]
+            d8 = [img(x[None], y) for x, y in zip(rainy_e_now, y8)]
             q = {
                 "crops": args.eval,
                 "psnrInt8VsFp32": round(float(np.mean([psnr(a, b) for a, b in zip(d8, d32)])), 2),
                 "psnrFp32VsClean": round(float(np.mean([psnr(a, c[None]) for a, c in zip(d32, clean_e)])), 2),
                 "psnrInt8VsClean": round(float(np.mean([psnr(a, c[None]) for a, c in zip(d8, clean_e)])), 2),
-                "psnrRainyVsClean": round(float(np.mean([psnr(x[None], c[None]) for x, c in zip(rainy_e, clean_e)])), 2),
+                "psnrRainyVsClean": round(float(np.mean([psnr(x[None], c[None]) for x, c in zip(rainy_e_now, clean_e)])), 2),
                 "maxAbsResidualDiff": round(float(max(np.abs(a - b).max() for a, b in zip(y8, y32))), 4),
             }
             quant["quality"] = q

@@ -13,13 +13,19 @@ from torchvision.io import write_png
 from models.fclip_unet import quantize
 from models.fclip_unet.checkpoint import save_checkpoint
 from models.fclip_unet.export import embed_card, export, make_card
+from models.fclip_unet.model import with_frames
 from models.fclip_unet.reference import randomised
 
 HAVE_ORT_NODE = shutil.which("node") is not None and os.path.isdir(os.path.join(quantize.ROOT, "node_modules", "onnxruntime-node"))
 
 
-def tiny_export(folder, **kw):
+def tiny_export(folder, frames=1, **kw):
     model = randomised("fclip-unet-lite2")
+    if frames > 1:
+        model = with_frames(model, frames)
+        with torch.no_grad():  # the past's weights start at zero: make them count
+            for p in model.parameters():
+                p.add_(0.02 * torch.randn_like(p))
     path = os.path.join(folder, "tiny.onnx")
     export(model, path, **kw)
     embed_card(path, make_card(model, "tiny", path, {"precision": "fp32", "inferSize": [96, 64]}))
@@ -88,19 +94,42 @@ class QDQGraphTest(unittest.TestCase):
 
 @unittest.skipUnless(HAVE_ORT_NODE, "needs node and onnxruntime-node")
 class QuantizeCommandTest(unittest.TestCase):
+    def smooth_images(self, tmp):
+        images = os.path.join(tmp, "clean")
+        os.makedirs(images)
+        g = torch.Generator().manual_seed(0)
+        for i in range(3):
+            # smooth images: random pixels would be nothing like a scene
+            small = torch.rand(1, 3, 12, 16, generator=g)
+            img = torch.nn.functional.interpolate(small, size=(96, 128), mode="bilinear", align_corners=False)[0]
+            write_png((img * 255).byte(), os.path.join(images, f"{i}.png"))
+        return images
+
+    def test_a_temporal_model_calibrates_on_frames_of_a_still_scene_under_fresh_rain(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            model, path = tiny_export(tmp, frames=3)
+            ckpt = os.path.join(tmp, "tiny.pt")
+            save_checkpoint(ckpt, model, "fclip-unet-lite2")
+            out = os.path.join(tmp, "tiny-int8.onnx")
+            quantize.main(["--onnx", path, "--checkpoint", ckpt, "--calib", self.smooth_images(tmp), "--out", out,
+                           "--crops", "2", "--crop", "96x64", "--eval", "1"])
+            card = json.loads({p.key: p.value for p in onnx.load(out).metadata_props}[quantize.CARD_KEY])
+            self.assertEqual(card["frames"], 3)
+            qz = card["quantization"]
+            self.assertIn("fresh on each of 3 frames", qz["calibration"]["rain"])
+            self.assertGreater(qz["quality"]["psnrInt8VsFp32"], 20)
+            rainy, clean = quantize.calibration_crops(os.path.join(tmp, "clean"), 2, (64, 96), 0, frames=3)
+            self.assertEqual(rainy.shape, (2, 9, 64, 96))
+            self.assertEqual(clean.shape, (2, 3, 64, 96))
+            # the same scene, different rain in each frame
+            self.assertGreater(np.abs(rainy[:, :3] - rainy[:, 3:6]).max(), 0.05)
+
     def test_calibrates_through_onnxruntime_which_runs_qlinearconv_and_keeps_the_card(self):
         with tempfile.TemporaryDirectory() as tmp:
             model, path = tiny_export(tmp)
             ckpt = os.path.join(tmp, "tiny.pt")
             save_checkpoint(ckpt, model, "fclip-unet-lite2")
-            images = os.path.join(tmp, "clean")
-            os.makedirs(images)
-            g = torch.Generator().manual_seed(0)
-            for i in range(3):
-                # smooth images: random pixels would be nothing like a scene
-                small = torch.rand(1, 3, 12, 16, generator=g)
-                img = torch.nn.functional.interpolate(small, size=(96, 128), mode="bilinear", align_corners=False)[0]
-                write_png((img * 255).byte(), os.path.join(images, f"{i}.png"))
+            images = self.smooth_images(tmp)
             out = os.path.join(tmp, "tiny-int8.onnx")
             quantize.main(["--onnx", path, "--checkpoint", ckpt, "--calib", images, "--out", out,
                            "--crops", "2", "--crop", "96x64", "--eval", "1"])
