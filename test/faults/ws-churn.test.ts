@@ -107,15 +107,15 @@ test(`${CLIENTS} WebSocket clients connecting and dropping, ${ROUNDS} rounds: th
     'no repeats: the stream was never stale',
   );
   // Descriptors: what round 1 left, give or take a few in flight. Memory: the heap grows to its
-  // working size in the first rounds (by 27 MB here, flat from round 8); over the second half
-  // it must stay flat, where a leak of a frame or two per client (0.2 MB each, 10 MB a round)
-  // would show.
+  // working size in the first rounds (by 27-31 MB here, flat from round 8, or 15 under load);
+  // over the second half it must stay flat, where a leak of a frame or two per client (0.2 MB
+  // each, 10 MB a round) would show.
   assert.ok(last.fds <= first.fds + 5, `descriptors ${first.fds} after round 1, ${last.fds} after round ${ROUNDS}`);
-  // Each side is the lowest of five rounds: one sample can sit on the collector's sawtooth (a
-  // single round's sample read 9 MB high once, with another job on the machine), a leak cannot.
+  // Each side is the lowest of five rounds, both after the working size is reached (round 15 with
+  // other jobs on the machine): one sample can sit on the collector's sawtooth, a leak cannot.
   const floor = (from: number, to: number) => Math.min(...usage.slice(from, to).map((u) => u.rssBytes));
-  const grew = floor(ROUNDS - 5, ROUNDS) - floor(ROUNDS / 2 - 5, ROUNDS / 2);
-  assert.ok(grew < 8 * 2 ** 20, `RSS grew ${mb(grew)} MB over the last ${ROUNDS / 2} rounds (lowest of rounds ${ROUNDS / 2 - 4}-${ROUNDS / 2} against ${ROUNDS - 4}-${ROUNDS})`);
+  const grew = floor(ROUNDS - 5, ROUNDS) - floor(ROUNDS / 2, ROUNDS / 2 + 5);
+  assert.ok(grew < 8 * 2 ** 20, `RSS grew ${mb(grew)} MB over the last ${ROUNDS / 2} rounds (lowest of rounds ${ROUNDS / 2 + 1}-${ROUNDS / 2 + 5} against ${ROUNDS - 4}-${ROUNDS})`);
   assert.ok(last.rssBytes - first.rssBytes < 60 * 2 ** 20, `RSS grew ${mb(last.rssBytes - first.rssBytes)} MB over ${ROUNDS - 1} rounds`);
   const { code } = await svc.signal('SIGTERM');
   assert.equal(code, 0, svc.stderr());
