@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
+
+from .slim import RECORD, half, read
 
 
 def average(sources: Sequence[str], dst: str, weights: Optional[Sequence[float]] = None) -> dict:
@@ -24,28 +26,16 @@ def average(sources: Sequence[str], dst: str, weights: Optional[Sequence[float]]
     weights = list(weights) if weights else [1.0 / len(sources)] * len(sources)
     if len(weights) != len(sources) or any(w < 0 for w in weights) or abs(sum(weights) - 1) > 1e-6:
         raise SystemExit(f"error: --weights: one non-negative weight per checkpoint, summing to 1 (got {weights})")
-    ckpts: List[dict] = []
-    for src in sources:
-        try:
-            ckpt = torch.load(src, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError) as err:
-            raise SystemExit(f"error: cannot read checkpoint {src}: {err}")
-        if not isinstance(ckpt, dict) or "model" not in ckpt:
-            raise SystemExit(f"error: {src} is not a models/fclip_unet checkpoint")
-        ckpts.append(ckpt)
+    ckpts = [read(src) for src in sources]
     first = ckpts[0]
     for src, ckpt in zip(sources[1:], ckpts[1:]):
         if ckpt.get("config") != first.get("config") or ckpt["model"].keys() != first["model"].keys():
             raise SystemExit(f"error: {src} is not the architecture of {sources[0]}")
-    model = {}
-    for k, v in first["model"].items():
-        if torch.is_tensor(v) and v.is_floating_point():
-            mean = sum(w * c["model"][k].float() for w, c in zip(weights, ckpts))
-            model[k] = mean.half()
-        else:
-            model[k] = v  # counters (BatchNorm's num_batches_tracked): the first one's
-    out = {k: first[k] for k in ("preset", "config", "step", "training", "history", "wall_seconds", "encoder_frozen") if k in first}
-    out["model"] = model
+    # counters (BatchNorm's num_batches_tracked) stay the first one's
+    mean = {k: sum(w * c["model"][k].float() for w, c in zip(weights, ckpts)) if torch.is_tensor(v) and v.is_floating_point() else v
+            for k, v in first["model"].items()}
+    out = {k: first[k] for k in RECORD if k in first}
+    out["model"] = half(mean)
     out["perceptual"] = None
     out["averaged"] = [{"checkpoint": s, "step": c.get("step"), "weight": w} for s, c, w in zip(sources, ckpts, weights)]
     out["provenance"] = "the mean of " + ", ".join(f"{w:g} x {s} (step {c.get('step')})" for s, c, w in zip(sources, ckpts, weights))

@@ -39,14 +39,24 @@ def rebuilt_perceptual(preset: str, seed: int, config: dict) -> Optional[dict]:
     return model.visual.state_dict()
 
 
-def slim(src: str, dst: str) -> int:
+# what a small checkpoint keeps of a run's record, besides the weights
+RECORD = ("preset", "config", "step", "training", "history", "wall_seconds", "encoder_frozen", "provenance")
+
+
+def read(src: str) -> dict:
+    """A models/fclip_unet checkpoint, or one clear error naming the file."""
     try:
         ckpt = torch.load(src, map_location="cpu")
     except (OSError, RuntimeError) as err:
         raise SystemExit(f"error: cannot read checkpoint {src}: {err}")
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise SystemExit(f"error: {src} is not a models/fclip_unet checkpoint")
-    keep = {k: ckpt[k] for k in ("preset", "config", "step", "training", "history", "wall_seconds", "encoder_frozen", "provenance") if k in ckpt}
+    return ckpt
+
+
+def slim(src: str, dst: str) -> int:
+    ckpt = read(src)
+    keep = {k: ckpt[k] for k in RECORD if k in ckpt}
     keep["model"] = half(ckpt["model"])
     perceptual = ckpt.get("perceptual")
     seed = (ckpt.get("training") or {}).get("seed")
