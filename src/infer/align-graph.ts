@@ -66,21 +66,33 @@ export function estimateShift(b: GraphBuilder, current: string, previous: string
   return { rows: bestShift(b, curRows, prevRows, 2, h), cols: bestShift(b, curCols, prevCols, 3, w) };
 }
 
+/** A shift in `x`'s pixels: the inference pixels' shift scaled and rounded. */
+function scaled(b: GraphBuilder, shift: string, scale: number): string {
+  if (scale === 1) return shift;
+  const f = b.op('Cast', [shift], { to: DataType.FLOAT });
+  return b.op('Cast', [b.op('Round', [b.op('Mul', [f, b.f32([scale], [])])])], { to: DataType.INT64 });
+}
+
+/**
+ * One frame moved along both axes by one Pad and one Slice: two copies of it, where an axis at a
+ * time took four (the past's shift was a quarter of the fused graph's own time).
+ */
+function shiftFrame(b: GraphBuilder, x: string, shift: Shift, h: number, w: number, scale: [number, number]): string {
+  const rr = Math.ceil(ALIGN_RADIUS * scale[0]);
+  const rc = Math.ceil(ALIGN_RADIUS * scale[1]);
+  const padded = b.op('Pad', [x, b.i64([0, 0, rr, rc, 0, 0, rr, rc])], { mode: 'edge' });
+  const shifts = b.op('Concat', [scaled(b, shift.rows, scale[0]), scaled(b, shift.cols, scale[1])], { axis: 1 });
+  const start = b.op('Reshape', [b.op('Sub', [b.i64([rr, rc], [1, 2]), shifts]), b.i64([2])]);
+  return b.op('Slice', [padded, start, b.op('Add', [start, b.i64([h, w])]), b.i64([2, 3])]);
+}
+
 /** `x` [n, c, h, w] moved by `shift` [n, 1] pixels along `axis` (x'[p] = x[p − shift], edge pixels repeated): each frame its own shift. */
 function shiftAlong(b: GraphBuilder, x: string, shift: string, axis: 2 | 3, length: number, batched: boolean, scale: number): string {
   const r = Math.ceil(ALIGN_RADIUS * scale);
-  if (scale !== 1) {
-    const f = b.op('Cast', [shift], { to: DataType.FLOAT });
-    shift = b.op('Cast', [b.op('Round', [b.op('Mul', [f, b.f32([scale], [])])])], { to: DataType.INT64 });
-  }
+  shift = scaled(b, shift, scale);
   const pads = axis === 2 ? [0, 0, r, 0, 0, 0, r, 0] : [0, 0, 0, r, 0, 0, 0, r];
   const padded = b.op('Pad', [x, b.i64(pads)], { mode: 'edge' });
   const start = b.op('Sub', [b.i64([r]), shift]);
-  if (!batched) {
-    // one frame: one Slice, which copies each row once
-    const s = b.op('Reshape', [start, b.i64([1])]);
-    return b.op('Slice', [padded, s, b.op('Add', [s, b.i64([length])]), b.i64([axis])]);
-  }
   // a batch: Slice takes one start for the whole tensor, so the rows (columns) each frame takes are gathered
   const dims = axis === 2 ? [1, 1, length, 1] : [1, 1, 1, length];
   const positions = b.op('Add', [
@@ -104,6 +116,7 @@ function shiftAlong(b: GraphBuilder, x: string, shift: string, axis: 2 | 3, leng
  * is at the camera's size): the shift is scaled and rounded.
  */
 export function applyShift(b: GraphBuilder, x: string, shift: Shift, h: number, w: number, batched: boolean, scale: [number, number] = [1, 1]): string {
+  if (!batched) return shiftFrame(b, x, shift, h, w, scale);
   const rows = shiftAlong(b, x, shift.rows, 2, h, batched, scale[0]);
   return shiftAlong(b, rows, shift.cols, 3, w, batched, scale[1]);
 }

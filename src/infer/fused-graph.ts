@@ -163,10 +163,11 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   const frames5 = (x: string, c: number) => b.op('Reshape', [x, b.i64([0, c, 3, h, w])]);
   const mixed = b.op('Add', [b.op('Mul', [frames5(past, k), b.op('Sub', [b.f32([1], []), r5])]), b.op('Mul', [frames5(current, 1), r5])]);
   const used = b.op('Reshape', [mixed, b.i64([0, 3 * k, h, w])]);
-  const kept = k === 1 ? current : b.op('Concat', [current, b.op('Slice', [used, b.i64([0]), b.i64([3 * (k - 1)]), b.i64([1])])], { axis: 1 });
-  b.opN('Identity', [kept], {}, 1, [FUSED_IO.pastOut]);
+  const input = b.op('Concat', [current, used], { axis: 1 });
+  // the input's first k frames, one copy (a Concat of the current frame and a Slice took two)
+  b.opN('Slice', [input, b.i64([0]), b.i64([3 * k]), b.i64([1])], {}, 1, [FUSED_IO.pastOut]);
   b.output(FUSED_IO.pastOut, DataType.FLOAT, [n, ...shape.slice(1)]);
-  return { input: b.op('Concat', [current, used], { axis: 1 }), shift };
+  return { input, shift };
 }
 
 /** A per-frame scalar input ([N]) as [N, 1, 1, 1], so each frame of a batch gets its own; one frame's [1] broadcasts as is. */
