@@ -27,6 +27,8 @@ export const DOWN_SHARE = 1 / 3;
 /** Scene cut: when the mean change over the whole frame passes CUT_LOW..CUT_HIGH, the state is replaced. */
 export const CUT_LOW = 0.15;
 export const CUT_HIGH = 0.25;
+/** The past's cut is measured on every CUT_SAMPLE-th row and column. */
+export const CUT_SAMPLE = 4;
 
 export const FUSED_IO = {
   frame: 'frame',
@@ -155,8 +157,10 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   const first = (x: string) => b.op('Slice', [x, b.i64([0]), b.i64([3]), b.i64([1])]);
   const shift = estimateShift(b, current, first(stored), h, w);
   const past = applyShift(b, stored, shift, h, w, batched);
-  const previous = first(past);
-  const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [current, previous]))), reset]);
+  // A cut changes the whole frame: every CUT_SAMPLE-th pixel each way measures it as well, at a
+  // sixteenth of the passes over the frame.
+  const sample = (x: string) => b.op('Slice', [x, b.i64([0, 0, 0]), b.i64([3, h, w]), b.i64([1, 2, 3]), b.i64([1, CUT_SAMPLE, CUT_SAMPLE])]);
+  const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [sample(current), sample(past)]))), reset]);
   // past (1 − r) + current r, the current frame broadcast over the k past ones as [n, k, 3, h, w]
   // (no k copies of it): two passes over the past, which is most of what a frame's state costs
   const r5 = b.op('Unsqueeze', [r, b.i64([4])]);
