@@ -138,9 +138,19 @@ function cutWeight(b: GraphBuilder, change: string): string {
   return ramp(b, b.op('GlobalAveragePool', [change]), CUT_LOW, CUT_HIGH);
 }
 
-/** |difference| averaged over the three channels, [1, 1, h, w]. */
-function absChange(b: GraphBuilder, diff: string): string {
-  return b.op('Conv', [b.op('Abs', [diff]), b.f32([1 / 3, 1 / 3, 1 / 3], [1, 3, 1, 1])]);
+/** |difference| averaged over the three channels, [n, 1, h, w]; `size` [h, w] where the frame is large (channelSum). */
+function absChange(b: GraphBuilder, diff: string, size?: [number, number]): string {
+  const abs = b.op('Abs', [diff]);
+  return size ? channelSum(b, abs, 1 / 3, size) : b.op('Conv', [abs, b.f32([1 / 3, 1 / 3, 1 / 3], [1, 3, 1, 1])]);
+}
+
+/**
+ * k × the sum of the three channels of a large [n, 3, h, w], as a MatMul: a 3-to-1 Conv this
+ * size went through the CPU provider's blocked layout and back, at twice the time.
+ */
+function channelSum(b: GraphBuilder, x: string, k: number, [h, w]: [number, number]): string {
+  const flat = b.op('Reshape', [x, b.i64([0, 3, h * w])]);
+  return b.op('Reshape', [b.op('MatMul', [b.f32([k, k, k], [1, 3]), flat]), b.i64([0, 1, h, w])]);
 }
 
 /**
@@ -227,12 +237,12 @@ export function buildFusedModel(base: ModelProto, spec: FusedSpec): ModelProto {
   // A temporal model's camera shift moves B too, so a pan is smoothed along the scene, not across it.
   const prior = temporal ? applyShift(b, state, temporal.shift, H, W, batched, [H / h, W / w]) : state;
   const diff = b.op('Sub', [y, prior]);
-  const change = absChange(b, diff);
+  const change = absChange(b, diff, [H, W]);
   const pool = (x: string, k: number) => b.op('MaxPool', [x], { kernel_shape: [k, k], pads: [k >> 1, k >> 1, k >> 1, k >> 1], strides: [1, 1] });
   const opened = pool(b.op('Neg', [pool(b.op('Neg', [change]), MOTION_ERODE)]), MOTION_DILATE);
   const m = b.op('Max', [ramp(b, opened, MOTION_LOW, MOTION_HIGH), cutWeight(b, change)]);
   // brighter (the channels' mean difference above 0): `smooth`; darker: smooth × DOWN_SHARE
-  const brighter = b.op('Cast', [b.op('Greater', [b.op('Conv', [diff, b.f32([1, 1, 1], [1, 3, 1, 1])]), b.f32([0], [])])], { to: DataType.FLOAT });
+  const brighter = b.op('Cast', [b.op('Greater', [channelSum(b, diff, 1, [H, W]), b.f32([0], [])])], { to: DataType.FLOAT });
   const strength = b.op('Mul', [smooth, b.op('Add', [b.op('Mul', [brighter, b.f32([1 - DOWN_SHARE], [])]), b.f32([DOWN_SHARE], [])])]);
   const a = b.op('Add', [b.op('Mul', [strength, b.op('Sub', [m, b.f32([1], [])])]), b.f32([1], [])]);
   const next = clip01(b, b.op('Add', [prior, b.op('Mul', [a, diff])]));
