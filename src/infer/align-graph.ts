@@ -92,7 +92,7 @@ function shiftFrame(b: GraphBuilder, x: string, shift: Shift, h: number, w: numb
 }
 
 /** `x` [n, c, h, w] moved by `shift` [n, 1] pixels along `axis` (x'[p] = x[p − shift], edge pixels repeated): each frame its own shift. */
-function shiftAlong(b: GraphBuilder, x: string, shift: string, axis: 2 | 3, length: number, batched: boolean, scale: number): string {
+function shiftAlong(b: GraphBuilder, x: string, shift: string, axis: 2 | 3, length: number, scale: number): string {
   const r = Math.ceil(ALIGN_RADIUS * scale);
   shift = scaled(b, shift, scale);
   const pads = axis === 2 ? [0, 0, r, 0, 0, 0, r, 0] : [0, 0, 0, r, 0, 0, 0, r];
@@ -122,6 +122,6 @@ function shiftAlong(b: GraphBuilder, x: string, shift: string, axis: 2 | 3, leng
  */
 export function applyShift(b: GraphBuilder, x: string, shift: Shift, h: number, w: number, batched: boolean, scale: [number, number] = [1, 1]): string {
   if (!batched) return shiftFrame(b, x, shift, h, w, scale);
-  const rows = shiftAlong(b, x, shift.rows, 2, h, batched, scale[0]);
-  return shiftAlong(b, rows, shift.cols, 3, w, batched, scale[1]);
+  const rows = shiftAlong(b, x, shift.rows, 2, h, scale[0]);
+  return shiftAlong(b, rows, shift.cols, 3, w, scale[1]);
 }

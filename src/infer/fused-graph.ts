@@ -138,15 +138,14 @@ function cutWeight(b: GraphBuilder, change: string): string {
   return ramp(b, b.op('GlobalAveragePool', [change]), CUT_LOW, CUT_HIGH);
 }
 
-/** |difference| averaged over the three channels, [n, 1, h, w]; `size` [h, w] where the frame is large (channelSum). */
-function absChange(b: GraphBuilder, diff: string, size?: [number, number]): string {
-  const abs = b.op('Abs', [diff]);
-  return size ? channelSum(b, abs, 1 / 3, size) : b.op('Conv', [abs, b.f32([1 / 3, 1 / 3, 1 / 3], [1, 3, 1, 1])]);
+/** |difference| of [n, 3, h, w] averaged over the three channels, [n, 1, h, w]. */
+function absChange(b: GraphBuilder, diff: string, size: [number, number]): string {
+  return channelSum(b, b.op('Abs', [diff]), 1 / 3, size);
 }
 
 /**
- * k × the sum of the three channels of a large [n, 3, h, w], as a MatMul: a 3-to-1 Conv this
- * size went through the CPU provider's blocked layout and back, at twice the time.
+ * k × the sum of the three channels of [n, 3, h, w], as a MatMul: a 3-to-1 Conv of a frame went
+ * through the CPU provider's blocked layout and back, at twice the time.
  */
 function channelSum(b: GraphBuilder, x: string, k: number, [h, w]: [number, number]): string {
   const flat = b.op('Reshape', [x, b.i64([0, 3, h * w])]);
@@ -170,7 +169,8 @@ function withPast(b: GraphBuilder, current: string, frames: number, shape: numbe
   // A cut changes the whole frame: every CUT_SAMPLE-th pixel each way measures it as well, at a
   // sixteenth of the passes over the frame.
   const sample = (x: string) => b.op('Slice', [x, b.i64([0, 0, 0]), b.i64([3, h, w]), b.i64([1, 2, 3]), b.i64([1, CUT_SAMPLE, CUT_SAMPLE])]);
-  const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [sample(current), sample(past)]))), reset]);
+  const sampled: [number, number] = [Math.ceil(h / CUT_SAMPLE), Math.ceil(w / CUT_SAMPLE)];
+  const r = b.op('Max', [cutWeight(b, absChange(b, b.op('Sub', [sample(current), sample(past)]), sampled)), reset]);
   // past (1 − r) + current r, the current frame broadcast over the k past ones as [n, k, 3, h, w]
   // (no k copies of it): two passes over the past, which is most of what a frame's state costs
   const r5 = b.op('Unsqueeze', [r, b.i64([4])]);
