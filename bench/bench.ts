@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { Derainer } from '../src/infer/derainer.ts';
+import { cpuThreads } from '../src/infer/session.ts';
 import { countFlops } from '../src/infer/flops.ts';
 import { fusedFeeds } from '../src/infer/model-speed.ts';
 import { MODEL_DEFAULTS } from '../src/infer/model-settings.ts';
@@ -132,7 +133,7 @@ async function main() {
       inferWidth: prepared.infer.width,
       inferHeight: prepared.infer.height,
       ep: model.ep,
-      threads: opts.threads ?? os.availableParallelism(),
+      threads: opts.threads ?? cpuThreads(),
       modelOnlyFps: round(model.fps),
       pipelineFps: round(pipelineFps),
       pipelineWallFps: summary.fps,

@@ -1,9 +1,11 @@
 // The convolution-peak graph that bench.ts and ops.ts both measure against, and the timing they share.
 import ort from 'onnxruntime-node';
+import { cpuThreads } from '../src/infer/session.ts';
 import { GraphBuilder, DataType } from '../src/infer/graph-builder.ts';
 
+/** The model's sessions' thread count (src/infer/session.ts decides it where none is given), so the peak is measured as the model runs. */
 export function sessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
-  return threads ? { intraOpNumThreads: threads } : {};
+  return { intraOpNumThreads: threads ?? cpuThreads() };
 }
 
 /** Median milliseconds of `runs` session runs after `warmup` unmeasured ones. */

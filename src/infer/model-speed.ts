@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { FUSED_IO } from './fused-graph.js';
 import { MODEL_DEFAULTS } from './model-settings.js';
 import { prepareModel } from './prepare-model.js';
-import { openSession } from './session.js';
+import { cpuThreads, openSession } from './session.js';
 import { ortLogSeverity } from './session.js';
 
 export interface SpeedOptions {
@@ -122,7 +122,7 @@ export async function measureSpeed(model: string, opts: SpeedOptions = {}): Prom
     inferWidth: prepared.infer.width,
     inferHeight: prepared.infer.height,
     ep,
-    threads: opts.threads ?? os.availableParallelism(),
+    threads: opts.threads ?? cpuThreads(),
     msPerFrame: Math.round(sorted[Math.floor(sorted.length / 2)] * 10) / 10,
     msEach: msEach.map((m) => Math.round(m * 10) / 10),
     gflopPerFrame: Math.round(flops / 1e7) / 100,
